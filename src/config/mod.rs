@@ -1,0 +1,124 @@
+//! The running configuration: LiteLLM's YAML parsed, every key checked,
+//! references resolved, and built into a `Config` that cannot be wrong.
+
+mod build;
+pub mod litellm_keys;
+mod raw;
+mod resolve;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, Uri};
+
+use crate::auth::Keys;
+use crate::providers::{Endpoint, Provider};
+use crate::secret::Secret;
+
+pub use build::load_str;
+
+/// One thing wrong with a config file, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `model_list[1] (openrouter-free) litellm_params.api_key`, a section, or `yaml`.
+    pub at: String,
+    /// What is wrong, in a sentence.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
+}
+
+/// A config that loaded: the running form plus what was ignored.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// One line per LiteLLM key tollgate accepted but does not implement.
+    pub warnings: Vec<String>,
+}
+
+/// A validated, resolved configuration. A running gateway always has one;
+/// a request takes one snapshot and keeps it to the end.
+#[derive(Debug)]
+pub struct Config {
+    /// Every `model_list` entry, in file order.
+    pub deployments: Vec<Arc<Deployment>>,
+    /// `model_name` to the entries that serve it, in file order.
+    groups: HashMap<Arc<str>, Vec<Arc<Deployment>>>,
+    /// Model names in order of first appearance (for `/v1/models`).
+    pub model_names: Vec<Arc<str>>,
+    /// The master key and the client keys.
+    pub keys: Keys,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Serve without keys beyond loopback (`tollgate.allow_unauthenticated`).
+    pub allow_unauthenticated: bool,
+    /// Files read through `file:` references, to be watched for rotation.
+    pub secret_files: Vec<PathBuf>,
+}
+
+impl Config {
+    /// The entries serving `model_name`, if any.
+    pub fn group(&self, model_name: &str) -> Option<&[Arc<Deployment>]> {
+        self.groups.get(model_name).map(Vec::as_slice)
+    }
+
+    /// Whether any key is configured (else requests are anonymous).
+    pub fn requires_key(&self) -> bool {
+        !self.keys.is_empty()
+    }
+}
+
+/// One `model_list` entry, ready to serve.
+#[derive(Debug)]
+pub struct Deployment {
+    /// The name clients send (`model_name`).
+    pub model_name: Arc<str>,
+    /// Position in `model_list`, for logs (`model_list[3]`).
+    pub index: usize,
+    /// The provider named by the `litellm_params.model` prefix.
+    pub provider: &'static Provider,
+    /// The model name sent upstream (after the first `/`).
+    pub upstream_model: Arc<str>,
+    /// The same, JSON-encoded with quotes, ready to splice into a body.
+    pub upstream_model_json: Arc<str>,
+    /// Full upstream URL per endpoint (`api_base` + suffix), by `Endpoint::index`.
+    pub urls: [Uri; 4],
+    /// Host of `api_base` (`server.address` in telemetry).
+    pub server_address: Arc<str>,
+    /// The provider key, sent as a Bearer token.
+    pub api_key: Option<Secret>,
+    /// Headers added to every upstream request (values marked sensitive).
+    pub headers: HeaderMap,
+    /// How long to wait for the provider's response head.
+    pub timeout: Duration,
+    /// Answer with this text instead of calling the provider.
+    pub mock_response: Option<Arc<str>>,
+}
+
+impl Deployment {
+    /// The upstream URL for an endpoint.
+    pub fn url(&self, endpoint: Endpoint) -> &Uri {
+        &self.urls[endpoint.index()]
+    }
+}
+
+/// Reads and loads a config file. `env` looks up environment variables.
+pub fn load_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Problem { at: path.display().to_string(), message: format!("cannot read the config file: {e}") }]
+    })?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    load_str(&text, base_dir, env)
+}
+
+/// The process environment, for `load_file`.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}

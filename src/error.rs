@@ -1,0 +1,147 @@
+//! The one error type of the request path and the one place it becomes an
+//! OpenAI-style error response.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use serde_json::json;
+
+use crate::body::{full, GatewayBody};
+
+/// Response header on every error tollgate itself produced (its value is the
+/// error `code`), so a client can tell the gateway's errors from a provider's.
+/// Errors that come from the provider pass through without it.
+pub const GATEWAY_ERROR_HEADER: &str = "x-tollgate-error";
+
+/// Everything that can go wrong while serving one request, before the
+/// upstream's own response takes over.
+#[derive(Debug)]
+pub enum GatewayError {
+    /// The body is not valid JSON, or not a JSON object.
+    InvalidJson(String),
+    /// The body has no `model`, or it is not a non-empty string.
+    MissingModel,
+    /// The body carries a field that would let the caller steer the gateway
+    /// (another host, key or header set).
+    ForbiddenField(&'static str),
+    /// The body is larger than `general_settings.max_request_size_mb`.
+    BodyTooLarge { limit: usize },
+    /// The client's body could not be read (it went away mid-upload).
+    BodyRead,
+    /// Keys are configured and the request carries none.
+    MissingKey,
+    /// The presented key matches no configured key.
+    InvalidKey,
+    /// The caller's client key does not list this model.
+    ModelNotAllowed { model: String },
+    /// No `model_list` entry serves this model name.
+    UnknownModel { model: String },
+    /// No such route.
+    NotFound { method: String, path: String },
+    /// The route exists, with another method.
+    MethodNotAllowed { allowed: &'static str },
+    /// The deployment's provider cannot serve this endpoint.
+    EndpointNotSupported { provider: &'static str, endpoint: &'static str },
+    /// The upstream could not be reached (refused, DNS, TLS, reset before a response).
+    UpstreamUnreachable { model: String, cause: &'static str },
+    /// The upstream sent no response head within the entry's `timeout`.
+    UpstreamTimeout { model: String, seconds: f64 },
+}
+
+impl GatewayError {
+    /// HTTP status, OpenAI `type`, and `code` (also the bounded metric label).
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use GatewayError::*;
+        const INVALID: &str = "invalid_request_error";
+        match self {
+            InvalidJson(_) => (StatusCode::BAD_REQUEST, INVALID, "invalid_json"),
+            MissingModel => (StatusCode::BAD_REQUEST, INVALID, "missing_model"),
+            ForbiddenField(_) => (StatusCode::BAD_REQUEST, INVALID, "forbidden_field"),
+            BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "request_too_large"),
+            BodyRead => (StatusCode::BAD_REQUEST, INVALID, "body_read_failed"),
+            MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
+            InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
+            ModelNotAllowed { .. } => (StatusCode::FORBIDDEN, "permission_error", "model_not_allowed"),
+            UnknownModel { .. } => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
+            NotFound { .. } => (StatusCode::NOT_FOUND, INVALID, "unknown_url"),
+            MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, INVALID, "method_not_allowed"),
+            EndpointNotSupported { .. } => (StatusCode::BAD_REQUEST, INVALID, "endpoint_not_supported"),
+            UpstreamUnreachable { .. } => (StatusCode::BAD_GATEWAY, "api_error", "upstream_unreachable"),
+            UpstreamTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
+        }
+    }
+
+    /// The bounded label for metrics and logs (`error.type`).
+    pub fn code(&self) -> &'static str {
+        self.parts().2
+    }
+
+    /// The `param` field: which request field is at fault, when one is.
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::MissingModel
+            | GatewayError::ModelNotAllowed { .. }
+            | GatewayError::UnknownModel { .. } => Some("model"),
+            GatewayError::ForbiddenField(field) => Some(field),
+            _ => None,
+        }
+    }
+
+    /// A sentence for the client. Never includes a key, a header value or
+    /// an upstream URL (a configured `api_base` may carry credentials).
+    fn message(&self) -> String {
+        use GatewayError::*;
+        match self {
+            InvalidJson(why) => format!("The request body is not valid JSON: {why}."),
+            MissingModel => "The request body needs a `model` field naming a configured model (a non-empty string).".into(),
+            ForbiddenField(field) => format!(
+                "The request body field `{field}` is not allowed: the gateway's configuration decides where requests go and with which credentials."
+            ),
+            BodyTooLarge { limit } => format!("The request body is larger than this gateway's limit of {limit} bytes."),
+            BodyRead => "The request body could not be read.".into(),
+            MissingKey => "No API key provided. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`.".into(),
+            InvalidKey => "Incorrect API key provided.".into(),
+            ModelNotAllowed { model } => format!("This key may not use the model `{model}`. GET /v1/models lists the models it may use."),
+            UnknownModel { model } => format!(
+                "The model `{model}` does not exist on this gateway. GET /v1/models lists the models your key may use."
+            ),
+            NotFound { method, path } => format!("Invalid URL ({method} {path})."),
+            MethodNotAllowed { allowed } => format!("Method not allowed here; use {allowed}."),
+            EndpointNotSupported { provider, endpoint } => {
+                format!("The provider `{provider}` behind this model does not serve {endpoint}.")
+            }
+            UpstreamUnreachable { model, cause } => {
+                format!("The provider behind model `{model}` could not be reached ({cause}).")
+            }
+            UpstreamTimeout { model, seconds } => {
+                format!("The provider behind model `{model}` did not answer within {seconds} s.")
+            }
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// The OpenAI-shaped response, marked as made by the gateway.
+    pub fn into_response(self) -> Response<GatewayBody> {
+        let (status, kind, code) = self.parts();
+        let body = json!({
+            "error": {
+                "message": self.message(),
+                "type": kind,
+                "param": self.param(),
+                "code": code,
+            }
+        });
+        let mut response = Response::new(full(Bytes::from(body.to_string())));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(code));
+        if let GatewayError::MethodNotAllowed { allowed } = self {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+        }
+        response
+    }
+}

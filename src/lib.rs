@@ -1,0 +1,17 @@
+//! tollgate: a lean, stateless LLM gateway. One OpenAI-compatible endpoint in
+//! front of every provider, configured by LiteLLM's `proxy_config.yaml`.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod logging;
+pub mod providers;
+pub mod record;
+pub mod request;
+pub mod router;
+pub mod secret;
+pub mod server;
+pub mod upstream;

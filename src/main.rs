@@ -1,0 +1,178 @@
+//! The `tollgate` command: parse flags, load the config, serve until a
+//! signal, drain, exit.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use tollgate::config::{self, Loaded};
+use tollgate::gateway::Gateway;
+use tollgate::logging::{self, LogFormat};
+
+/// A lean, stateless LLM gateway: one OpenAI-compatible endpoint in front of
+/// every provider, configured by LiteLLM's proxy_config.yaml.
+#[derive(Parser)]
+#[command(name = "tollgate", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load and validate a config without serving: exit 0 if it would start,
+    /// else print every problem and exit 1.
+    Check {
+        /// The LiteLLM-style proxy_config.yaml.
+        #[arg(short, long, env = "TOLLGATE_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The LiteLLM-style proxy_config.yaml to serve.
+    #[arg(short, long, env = "TOLLGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on. Without any key configured, only a loopback address serves.
+    #[arg(long, env = "TOLLGATE_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "TOLLGATE_PORT", default_value_t = 4000)]
+    port: u16,
+    /// Log line format.
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// On SIGTERM/SIGINT, how long in-flight requests and streams may take to finish.
+    #[arg(long, env = "TOLLGATE_DRAIN_SECONDS", default_value_t = 25)]
+    drain_seconds: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { config }) => check(&config),
+        None => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+            match runtime {
+                Ok(runtime) => runtime.block_on(serve(cli.serve)),
+                Err(error) => {
+                    eprintln!("tollgate: cannot start the runtime: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load_file(path, &config::process_env) {
+        Ok(Loaded { config, warnings }) => {
+            for warning in &warnings {
+                println!("warning: {warning}");
+            }
+            println!(
+                "ok: {} ({} models, {} deployments, {} keyed)",
+                path.display(),
+                config.model_names.len(),
+                config.deployments.len(),
+                if config.requires_key() { "keys" } else { "no keys" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("{}: {} problem(s)", path.display(), problems.len());
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    logging::init(args.log_format);
+    let Some(path) = args.config else {
+        eprintln!("tollgate: no config given; pass --config PATH or set TOLLGATE_CONFIG");
+        return ExitCode::FAILURE;
+    };
+    let loaded = match config::load_file(&path, &config::process_env) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            for problem in &problems {
+                tracing::error!(at = %problem.at, "{}", problem.message);
+            }
+            tracing::error!(config = %path.display(), problems = problems.len(), "config is invalid; not starting");
+            return ExitCode::FAILURE;
+        }
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!(config = %path.display(), "{warning}");
+    }
+    let listener = match TcpListener::bind((args.host.as_str(), args.port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(host = %args.host, port = args.port, %error, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the listening address");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = loaded.config;
+    if !config.requires_key() && !addr.ip().is_loopback() && !config.allow_unauthenticated {
+        tracing::error!(
+            %addr,
+            "no master_key or client keys are configured, and this address is reachable beyond loopback; \
+             set general_settings.master_key or tollgate.clients, listen on 127.0.0.1, \
+             or set tollgate.allow_unauthenticated: true if that is really wanted"
+        );
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(
+        %addr,
+        config = %path.display(),
+        models = config.model_names.len(),
+        keyed = config.requires_key(),
+        "tollgate listening"
+    );
+    let gateway = Arc::new(Gateway::new(config));
+    let drained =
+        tollgate::server::serve(listener, gateway, shutdown_signal(), Duration::from_secs(args.drain_seconds)).await;
+    tracing::info!(drained, "tollgate stopped");
+    ExitCode::SUCCESS
+}
+
+/// Completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

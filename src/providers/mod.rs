@@ -1,0 +1,112 @@
+//! Which providers tollgate speaks to and how their names map to wire formats.
+
+pub mod openai;
+
+/// The OpenAI-style endpoints tollgate serves. Each maps to the path suffix
+/// appended to a deployment's `api_base`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    Responses,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 4] =
+        [Endpoint::ChatCompletions, Endpoint::Completions, Endpoint::Embeddings, Endpoint::Responses];
+
+    /// The path below `api_base` (which, for OpenAI-style APIs, ends in `/v1`).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "/chat/completions",
+            Endpoint::Completions => "/completions",
+            Endpoint::Embeddings => "/embeddings",
+            Endpoint::Responses => "/responses",
+        }
+    }
+
+    /// The GenAI semantic-conventions operation name (`gen_ai.operation.name`).
+    pub fn operation(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat",
+            Endpoint::Completions => "text_completion",
+            Endpoint::Embeddings => "embeddings",
+            Endpoint::Responses => "responses",
+        }
+    }
+
+    /// Position in `ALL`, for per-endpoint tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A provider tollgate can call, named by the prefix of `litellm_params.model`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Provider {
+    /// The prefix as written in the config (`openai`, `openrouter`, ...).
+    pub name: &'static str,
+    /// `api_base` when the entry gives none; `None` means the entry must give one.
+    pub default_base: Option<&'static str>,
+}
+
+/// Providers that speak OpenAI's wire format, with LiteLLM's prefixes.
+const OPENAI_COMPATIBLE: &[Provider] = &[
+    Provider { name: "openai", default_base: Some("https://api.openai.com/v1") },
+    Provider { name: "openrouter", default_base: Some("https://openrouter.ai/api/v1") },
+    Provider { name: "hosted_vllm", default_base: None },
+    Provider { name: "lm_studio", default_base: None },
+];
+
+/// LiteLLM providers that exist but that tollgate does not speak yet: named
+/// in the error so the user knows it is not a typo.
+const NOT_YET: &[&str] = &[
+    "anthropic", "azure", "azure_ai", "bedrock", "cohere", "deepseek", "fireworks_ai", "gemini", "groq",
+    "huggingface", "mistral", "ollama", "ollama_chat", "perplexity", "sagemaker", "together_ai",
+    "vertex_ai", "watsonx", "xai",
+];
+
+/// Splits `provider/upstream-model` at the first `/` and finds the provider.
+pub fn parse_model(model: &str) -> Result<(&'static Provider, &str), String> {
+    let Some((prefix, upstream)) = model.split_once('/') else {
+        return Err(format!(
+            "`{model}` has no provider prefix; write it as `openai/{model}` for an OpenAI-compatible server"
+        ));
+    };
+    if upstream.is_empty() {
+        return Err(format!("`{model}` names no model after the provider prefix"));
+    }
+    if let Some(provider) = OPENAI_COMPATIBLE.iter().find(|p| p.name == prefix) {
+        return Ok((provider, upstream));
+    }
+    let supported: Vec<&str> = OPENAI_COMPATIBLE.iter().map(|p| p.name).collect();
+    if NOT_YET.contains(&prefix) {
+        Err(format!(
+            "provider `{prefix}` is a LiteLLM provider tollgate does not support yet (supported: {}); if it offers an OpenAI-compatible API, use `openai/` with its `api_base`",
+            supported.join(", ")
+        ))
+    } else {
+        Err(format!("unknown provider `{prefix}` (supported: {})", supported.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_after_the_first_slash_is_the_upstream_model() {
+        let (p, m) = parse_model("openai/openrouter/free").unwrap();
+        assert_eq!((p.name, m), ("openai", "openrouter/free"));
+        assert_eq!(parse_model("openrouter/meta/llama").unwrap().1, "meta/llama");
+    }
+
+    #[test]
+    fn bad_prefixes_say_why() {
+        assert!(parse_model("gpt-4o").unwrap_err().contains("openai/gpt-4o"));
+        assert!(parse_model("anthropic/claude").unwrap_err().contains("does not support yet"));
+        assert!(parse_model("opnai/x").unwrap_err().contains("unknown provider"));
+        assert!(parse_model("openai/").is_err());
+    }
+}

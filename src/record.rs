@@ -1,0 +1,98 @@
+//! The per-request record: what was asked, who served it, how it ended.
+//! It is finished exactly once, when dropped (at the end of the response
+//! body, or when the client goes away), and then writes the access log line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Deployment;
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still open; if the record is dropped like this the client went away.
+    Open,
+    /// The whole response body was sent.
+    Completed,
+    /// The upstream's body broke off mid-way.
+    UpstreamBroken,
+}
+
+/// Everything logged (and, later, measured) about one request.
+#[derive(Debug)]
+pub struct Record {
+    pub start: Instant,
+    pub method: http::Method,
+    pub path: String,
+    /// The model name the client asked for.
+    pub model: Option<String>,
+    /// The entry that served it.
+    pub deployment: Option<Arc<Deployment>>,
+    /// The caller's name (client label, `master` or `anonymous`).
+    pub client: Arc<str>,
+    pub stream: bool,
+    pub status: u16,
+    /// The gateway's error code when the gateway answered with an error.
+    pub error: Option<&'static str>,
+    pub first_byte: Option<Instant>,
+    pub bytes: u64,
+    pub outcome: Outcome,
+}
+
+impl Record {
+    pub fn start(method: &http::Method, path: &str) -> Self {
+        Record {
+            start: Instant::now(),
+            method: method.clone(),
+            path: path.chars().take(200).collect(),
+            model: None,
+            deployment: None,
+            client: Arc::from("-"),
+            stream: false,
+            status: 0,
+            error: None,
+            first_byte: None,
+            bytes: 0,
+            outcome: Outcome::Open,
+        }
+    }
+
+    fn outcome_label(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Open => "client_closed",
+            Outcome::Completed if self.error.is_some() => "gateway_error",
+            Outcome::Completed if self.status >= 400 => "upstream_error",
+            Outcome::Completed => "ok",
+            Outcome::UpstreamBroken => "upstream_broken",
+        }
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        let duration = millis(self.start.elapsed());
+        let ttfb = self.first_byte.map(|t| millis(t - self.start));
+        let upstream = self.deployment.as_ref().map(|d| format!("{}/{}", d.provider.name, d.upstream_model));
+        tracing::info!(
+            target: "tollgate::access",
+            method = %self.method,
+            path = %self.path,
+            model = self.model.as_deref().unwrap_or("-"),
+            upstream = upstream.as_deref().unwrap_or("-"),
+            server = self.deployment.as_ref().map_or("-", |d| &d.server_address),
+            client = &*self.client,
+            stream = self.stream,
+            status = self.status,
+            error = self.error.unwrap_or("-"),
+            duration_ms = duration,
+            ttfb_ms = ttfb,
+            bytes = self.bytes,
+            outcome = self.outcome_label(),
+            "request finished"
+        );
+    }
+}

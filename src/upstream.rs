@@ -1,0 +1,130 @@
+//! The upstream client: one pooled hyper-rustls client for every provider
+//! (HTTP/1.1 and HTTP/2 by ALPN, verified TLS), and the request it sends —
+//! which client headers go along, which never do, and the configured key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::Deployment;
+use crate::providers::Endpoint;
+
+/// Client headers that go upstream. Everything else stays behind: the
+/// client's credentials (`authorization`, `x-api-key`, cookies), hop-by-hop
+/// headers, and anything that could steer the provider account
+/// (`openai-organization`, `openai-project`).
+const FORWARDED: &[&str] = &[
+    "accept", "content-type", "idempotency-key", "openai-beta", "traceparent", "tracestate", "user-agent",
+    "x-request-id",
+];
+
+/// Response headers that describe the upstream hop, not the payload.
+const HOP_BY_HOP: &[&str] = &[
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
+    "transfer-encoding", "upgrade",
+];
+
+/// The shared, pooled upstream client. It outlives config reloads, so
+/// connections to unchanged upstreams are reused.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Upstream {
+    pub fn new() -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .build(https);
+        Upstream { client }
+    }
+
+    /// Sends a request and waits for the response head.
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, &'static str> {
+        self.client.request(request).await.map_err(|e| {
+            if e.is_connect() {
+                "connection failed"
+            } else {
+                "connection closed before a response"
+            }
+        })
+    }
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// TLS with the web PKI roots plus the system's (so an internal CA works).
+fn tls_config() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// Builds the upstream request for a deployment: its URL, the allowed client
+/// headers, its configured headers, and its key.
+pub fn request(deployment: &Deployment, endpoint: Endpoint, client: &HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
+    let mut headers = HeaderMap::with_capacity(FORWARDED.len() + deployment.headers.len() + 2);
+    for name in FORWARDED {
+        for value in client.get_all(*name) {
+            headers.append(HeaderName::from_static(name), value.clone());
+        }
+    }
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    for (name, value) in &deployment.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    if let Some(key) = &deployment.api_key {
+        if !deployment.headers.contains_key(header::AUTHORIZATION) {
+            if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
+                value.set_sensitive(true);
+                headers.insert(header::AUTHORIZATION, value);
+            }
+        }
+    }
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = deployment.url(endpoint).clone();
+    *request.headers_mut() = headers;
+    request
+}
+
+/// Drops hop-by-hop headers from an upstream response before relaying it.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
