@@ -55,7 +55,8 @@ where
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        let polled = this.inner.poll_frame(cx);
+        let mut inner = this.inner;
+        let polled = inner.as_mut().poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(record), Some(data)) = (this.record.as_mut(), frame.data_ref()) {
@@ -63,7 +64,7 @@ where
                     record.bytes += data.len() as u64;
                 }
                 // A sized body may end without a final `None` poll.
-                if this.inner.is_end_stream() {
+                if inner.is_end_stream() {
                     if let Some(mut record) = this.record.take() {
                         record.outcome = Outcome::Completed;
                     }
