@@ -104,7 +104,11 @@ impl Keys {
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers.get(http::header::AUTHORIZATION) {
         let value = value.to_str().ok()?.trim();
-        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
+        let token = match value.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest,
+            _ if value.eq_ignore_ascii_case("bearer") => "",
+            _ => value,
+        };
         return Some(token.trim()).filter(|t| !t.is_empty());
     }
     for name in ["x-api-key", "api-key"] {
@@ -123,7 +127,11 @@ mod tests {
         let models = Some(["cheap".into()].into_iter().collect());
         Keys::new(
             Some(Keys::digest("sk-master")),
-            vec![ClientKey { name: "script".into(), digest: Keys::digest("sk-script"), models }],
+            vec![ClientKey {
+                name: "script".into(),
+                digest: Keys::digest("sk-script"),
+                models,
+            }],
         )
     }
 
@@ -136,11 +144,26 @@ mod tests {
     #[test]
     fn keys_are_found_in_any_accepted_header() {
         let k = keys();
-        assert!(matches!(k.authenticate(&headers("authorization", "Bearer sk-master")), Ok(Caller::Master)));
-        assert!(matches!(k.authenticate(&headers("x-api-key", "sk-script")), Ok(Caller::Client(_))));
-        assert!(matches!(k.authenticate(&headers("authorization", "Bearer nope")), Err(GatewayError::InvalidKey)));
-        assert!(matches!(k.authenticate(&HeaderMap::new()), Err(GatewayError::MissingKey)));
-        assert!(matches!(k.authenticate(&headers("authorization", "Bearer ")), Err(GatewayError::MissingKey)));
+        assert!(matches!(
+            k.authenticate(&headers("authorization", "Bearer sk-master")),
+            Ok(Caller::Master)
+        ));
+        assert!(matches!(
+            k.authenticate(&headers("x-api-key", "sk-script")),
+            Ok(Caller::Client(_))
+        ));
+        assert!(matches!(
+            k.authenticate(&headers("authorization", "Bearer nope")),
+            Err(GatewayError::InvalidKey)
+        ));
+        assert!(matches!(
+            k.authenticate(&HeaderMap::new()),
+            Err(GatewayError::MissingKey)
+        ));
+        assert!(matches!(
+            k.authenticate(&headers("authorization", "Bearer ")),
+            Err(GatewayError::MissingKey)
+        ));
     }
 
     #[test]
@@ -154,7 +177,10 @@ mod tests {
 
     #[test]
     fn no_keys_means_anonymous() {
-        assert!(matches!(Keys::default().authenticate(&HeaderMap::new()), Ok(Caller::Anonymous)));
+        assert!(matches!(
+            Keys::default().authenticate(&HeaderMap::new()),
+            Ok(Caller::Anonymous)
+        ));
     }
 
     #[test]

@@ -20,12 +20,18 @@ pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A body of known bytes.
 pub fn full(bytes: Bytes) -> GatewayBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// A body of events sent one frame each (SSE from a mock).
 pub fn frames(events: Vec<Bytes>) -> GatewayBody {
-    let stream = futures_util::stream::iter(events.into_iter().map(|b| Ok::<_, BoxError>(Frame::data(b))));
+    let stream = futures_util::stream::iter(
+        events
+            .into_iter()
+            .map(|b| Ok::<_, BoxError>(Frame::data(b))),
+    );
     StreamBody::new(stream).boxed_unsync()
 }
 
@@ -41,7 +47,10 @@ pin_project_lite::pin_project! {
 
 impl<B> Observed<B> {
     pub fn new(inner: B, record: Record) -> Self {
-        Observed { inner, record: Some(record) }
+        Observed {
+            inner,
+            record: Some(record),
+        }
     }
 }
 
@@ -53,7 +62,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         let mut inner = this.inner;
         let polled = inner.as_mut().poll_frame(cx);

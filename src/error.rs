@@ -40,7 +40,10 @@ pub enum GatewayError {
     /// The route exists, with another method.
     MethodNotAllowed { allowed: &'static str },
     /// The deployment's provider cannot serve this endpoint.
-    EndpointNotSupported { provider: &'static str, endpoint: &'static str },
+    EndpointNotSupported {
+        provider: &'static str,
+        endpoint: &'static str,
+    },
     /// The upstream could not be reached (refused, DNS, TLS, reset before a response).
     UpstreamUnreachable { model: String, cause: &'static str },
     /// The upstream sent no response head within the entry's `timeout`.
@@ -60,13 +63,27 @@ impl GatewayError {
             BodyRead => (StatusCode::BAD_REQUEST, INVALID, "body_read_failed"),
             MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
-            ModelNotAllowed { .. } => (StatusCode::FORBIDDEN, "permission_error", "model_not_allowed"),
+            ModelNotAllowed { .. } => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "model_not_allowed",
+            ),
             UnknownModel { .. } => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
             NotFound { .. } => (StatusCode::NOT_FOUND, INVALID, "unknown_url"),
-            MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, INVALID, "method_not_allowed"),
-            EndpointNotSupported { .. } => (StatusCode::BAD_REQUEST, INVALID, "endpoint_not_supported"),
-            UpstreamUnreachable { .. } => (StatusCode::BAD_GATEWAY, "api_error", "upstream_unreachable"),
-            UpstreamTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
+            MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                INVALID,
+                "method_not_allowed",
+            ),
+            EndpointNotSupported { .. } => {
+                (StatusCode::BAD_REQUEST, INVALID, "endpoint_not_supported")
+            }
+            UpstreamUnreachable { .. } => {
+                (StatusCode::BAD_GATEWAY, "api_error", "upstream_unreachable")
+            }
+            UpstreamTimeout { .. } => {
+                (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout")
+            }
         }
     }
 
@@ -137,7 +154,10 @@ impl GatewayError {
         let mut response = Response::new(full(Bytes::from(body.to_string())));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(code));
         if let GatewayError::MethodNotAllowed { allowed } = self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allowed));

@@ -40,7 +40,11 @@ enum Route {
 
 impl Gateway {
     pub fn new(config: Config) -> Self {
-        Gateway { config: ArcSwap::from_pointee(config), upstream: Upstream::new(), draining: AtomicBool::new(false) }
+        Gateway {
+            config: ArcSwap::from_pointee(config),
+            upstream: Upstream::new(),
+            draining: AtomicBool::new(false),
+        }
     }
 
     /// The config requests start with now.
@@ -72,7 +76,11 @@ impl Gateway {
         response.map(|body| Observed::new(body, record).boxed_unsync())
     }
 
-    async fn forward(&self, request: Request<Incoming>, record: &mut Record) -> Result<Response<GatewayBody>, GatewayError> {
+    async fn forward(
+        &self,
+        request: Request<Incoming>,
+        record: &mut Record,
+    ) -> Result<Response<GatewayBody>, GatewayError> {
         match route(request.method(), request.uri().path())? {
             Route::Liveliness => Ok(text(StatusCode::OK, "I'm alive!")),
             Route::Readiness => Ok(self.readiness()),
@@ -80,7 +88,11 @@ impl Gateway {
                 let config = self.config.load();
                 let caller = config.keys.authenticate(request.headers())?;
                 record.client = client_label(&caller);
-                let names = config.model_names.iter().filter(|m| caller.may_use(m)).map(|m| &**m);
+                let names = config
+                    .model_names
+                    .iter()
+                    .filter(|m| caller.may_use(m))
+                    .map(|m| &**m);
                 Ok(json_response(StatusCode::OK, openai::model_list(names)))
             }
             Route::Api(endpoint) => self.proxy(endpoint, request, record).await,
@@ -104,9 +116,15 @@ impl Gateway {
         let peeked = peek(&body)?;
         record.stream = peeked.stream;
         record.model = Some(peeked.model.clone());
-        let group = config.group(&peeked.model).ok_or_else(|| GatewayError::UnknownModel { model: peeked.model.clone() })?;
+        let group = config
+            .group(&peeked.model)
+            .ok_or_else(|| GatewayError::UnknownModel {
+                model: peeked.model.clone(),
+            })?;
         if !caller.may_use(&peeked.model) {
-            return Err(GatewayError::ModelNotAllowed { model: peeked.model });
+            return Err(GatewayError::ModelNotAllowed {
+                model: peeked.model,
+            });
         }
         let deployment = router::pick(group);
         record.deployment = Some(deployment.clone());
@@ -115,18 +133,28 @@ impl Gateway {
         }
         let body = rewrite_model(&body, peeked.model_span, &deployment.upstream_model_json);
         let outbound = upstream::request(&deployment, endpoint, &parts.headers, body);
-        let unreachable = |cause| GatewayError::UpstreamUnreachable { model: peeked.model.clone(), cause };
-        let response = match tokio::time::timeout(deployment.timeout, self.upstream.send(outbound)).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(cause)) => return Err(unreachable(cause)),
-            Err(_) => {
-                let seconds = deployment.timeout.as_secs_f64();
-                return Err(GatewayError::UpstreamTimeout { model: peeked.model, seconds });
-            }
+        let unreachable = |cause| GatewayError::UpstreamUnreachable {
+            model: peeked.model.clone(),
+            cause,
         };
+        let response =
+            match tokio::time::timeout(deployment.timeout, self.upstream.send(outbound)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(cause)) => return Err(unreachable(cause)),
+                Err(_) => {
+                    let seconds = deployment.timeout.as_secs_f64();
+                    return Err(GatewayError::UpstreamTimeout {
+                        model: peeked.model,
+                        seconds,
+                    });
+                }
+            };
         let (mut head, body) = response.into_parts();
         upstream::strip_hop_by_hop(&mut head.headers);
-        Ok(Response::from_parts(head, body.map_err(Into::into).boxed_unsync()))
+        Ok(Response::from_parts(
+            head,
+            body.map_err(Into::into).boxed_unsync(),
+        ))
     }
 
     fn readiness(&self) -> Response<GatewayBody> {
@@ -137,13 +165,20 @@ impl Gateway {
             "models": config.model_names.len(),
             "deployments": config.deployments.len(),
         });
-        let status = if draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+        let status = if draining {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
         json_response(status, Bytes::from(body.to_string()))
     }
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
-    let api = path.strip_prefix("/v1").filter(|rest| rest.starts_with('/')).unwrap_or(path);
+    let api = path
+        .strip_prefix("/v1")
+        .filter(|rest| rest.starts_with('/'))
+        .unwrap_or(path);
     let (route, allowed) = match api {
         "/chat/completions" => (Route::Api(Endpoint::ChatCompletions), Method::POST),
         "/completions" => (Route::Api(Endpoint::Completions), Method::POST),
@@ -155,14 +190,23 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
             "/health/readiness" => (Route::Readiness, Method::GET),
             _ => {
                 let path = path.chars().take(200).collect();
-                return Err(GatewayError::NotFound { method: method.to_string(), path });
+                return Err(GatewayError::NotFound {
+                    method: method.to_string(),
+                    path,
+                });
             }
         },
     };
     if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
         Ok(route)
     } else {
-        Err(GatewayError::MethodNotAllowed { allowed: if allowed == Method::GET { "GET" } else { "POST" } })
+        Err(GatewayError::MethodNotAllowed {
+            allowed: if allowed == Method::GET {
+                "GET"
+            } else {
+                "POST"
+            },
+        })
     }
 }
 
@@ -174,12 +218,22 @@ fn client_label(caller: &Caller<'_>) -> Arc<str> {
 }
 
 /// Answers from `mock_response` without calling the provider.
-fn mock(endpoint: Endpoint, deployment: &Deployment, text: &str, stream: bool) -> Response<GatewayBody> {
+fn mock(
+    endpoint: Endpoint,
+    deployment: &Deployment,
+    text: &str,
+    stream: bool,
+) -> Response<GatewayBody> {
     let model = &deployment.upstream_model;
     if stream && openai::mock_streams(endpoint) {
         let mut response = Response::new(frames(openai::mock_stream(endpoint, model, text)));
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return response;
     }
     json_response(StatusCode::OK, openai::mock_body(endpoint, model, text))
@@ -188,13 +242,19 @@ fn mock(endpoint: Endpoint, deployment: &Deployment, text: &str, stream: bool) -
 fn json_response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<GatewayBody> {
     let mut response = Response::new(full(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }

@@ -60,7 +60,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check { config }) => check(&config),
         None => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build();
             match runtime {
                 Ok(runtime) => runtime.block_on(serve(cli.serve)),
                 Err(error) => {
@@ -83,7 +85,11 @@ fn check(path: &std::path::Path) -> ExitCode {
                 path.display(),
                 config.model_names.len(),
                 config.deployments.len(),
-                if config.requires_key() { "keys" } else { "no keys" }
+                if config.requires_key() {
+                    "keys"
+                } else {
+                    "no keys"
+                }
             );
             ExitCode::SUCCESS
         }
@@ -148,8 +154,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
         "tollgate listening"
     );
     let gateway = Arc::new(Gateway::new(config));
-    let drained =
-        tollgate::server::serve(listener, gateway, shutdown_signal(), Duration::from_secs(args.drain_seconds)).await;
+    let drained = tollgate::server::serve(
+        listener,
+        gateway,
+        shutdown_signal(),
+        Duration::from_secs(args.drain_seconds),
+    )
+    .await;
     tracing::info!(drained, "tollgate stopped");
     ExitCode::SUCCESS
 }

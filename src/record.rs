@@ -76,7 +76,10 @@ impl Drop for Record {
     fn drop(&mut self) {
         let duration = millis(self.start.elapsed());
         let ttfb = self.first_byte.map(|t| millis(t - self.start));
-        let upstream = self.deployment.as_ref().map(|d| format!("{}/{}", d.provider.name, d.upstream_model));
+        let upstream = self
+            .deployment
+            .as_ref()
+            .map(|d| format!("{}/{}", d.provider.name, d.upstream_model));
         tracing::info!(
             target: "tollgate::access",
             method = %self.method,

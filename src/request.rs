@@ -17,14 +17,32 @@ use crate::error::GatewayError;
 /// change its credentials or headers (LiteLLM's CVE-2024-6587 class). A
 /// request carrying any of them is refused.
 pub const STEERING_FIELDS: &[&str] = &[
-    "api_base", "api_key", "api_version", "aws_access_key_id", "aws_region_name", "aws_secret_access_key",
-    "aws_session_token", "azure_ad_token", "base_url", "custom_llm_provider", "extra_headers", "headers",
-    "litellm_params", "user_config", "vertex_credentials", "vertex_location", "vertex_project",
+    "api_base",
+    "api_key",
+    "api_version",
+    "aws_access_key_id",
+    "aws_region_name",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "azure_ad_token",
+    "base_url",
+    "custom_llm_provider",
+    "extra_headers",
+    "headers",
+    "litellm_params",
+    "user_config",
+    "vertex_credentials",
+    "vertex_location",
+    "vertex_project",
 ];
 
 /// Reads the whole body, refusing one over `limit` bytes without buffering it:
 /// a declared `content-length` over the limit is refused before reading.
-pub async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+pub async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -34,7 +52,9 @@ pub async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Res
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge { limit }),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::BodyTooLarge { limit })
+        }
         Err(_) => Err(GatewayError::BodyRead),
     }
 }
@@ -54,11 +74,14 @@ pub struct Peek {
 /// other value unparsed.
 pub fn peek(body: &[u8]) -> Result<Peek, GatewayError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let found = de.deserialize_map(PeekVisitor).map_err(|e| match e.to_string() {
-        m if m.starts_with(FORBIDDEN) => GatewayError::ForbiddenField(forbidden_name(&m)),
-        m => GatewayError::InvalidJson(m),
-    })?;
-    de.end().map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let found = de
+        .deserialize_map(PeekVisitor)
+        .map_err(|e| match e.to_string() {
+            m if m.starts_with(FORBIDDEN) => GatewayError::ForbiddenField(forbidden_name(&m)),
+            m => GatewayError::InvalidJson(m),
+        })?;
+    de.end()
+        .map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
     let raw = found.model.ok_or(GatewayError::MissingModel)?;
     let model: String = serde_json::from_str(raw.get()).map_err(|_| GatewayError::MissingModel)?;
     if model.is_empty() {
@@ -66,14 +89,25 @@ pub fn peek(body: &[u8]) -> Result<Peek, GatewayError> {
     }
     // RawValue borrows from `body`, so its offset is found by address.
     let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
-    Ok(Peek { model, model_span: (start, start + raw.get().len()), stream: found.stream.unwrap_or(false) })
+    Ok(Peek {
+        model,
+        model_span: (start, start + raw.get().len()),
+        stream: found.stream.unwrap_or(false),
+    })
 }
 
 const FORBIDDEN: &str = "forbidden field ";
 
 fn forbidden_name(message: &str) -> &'static str {
-    let name = message[FORBIDDEN.len()..].split_whitespace().next().unwrap_or("");
-    STEERING_FIELDS.iter().find(|f| **f == name).copied().unwrap_or("api_base")
+    let name = message[FORBIDDEN.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap_or("");
+    STEERING_FIELDS
+        .iter()
+        .find(|f| **f == name)
+        .copied()
+        .unwrap_or("api_base")
 }
 
 /// Replaces the `model` value with `upstream_json` (a JSON string literal).
@@ -104,15 +138,22 @@ impl<'de> Visitor<'de> for PeekVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found<'de>, A::Error> {
-        let mut found = Found { model: None, stream: None };
+        let mut found = Found {
+            model: None,
+            stream: None,
+        };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Model if found.model.is_some() => return Err(de::Error::custom("duplicate field `model`")),
+                Key::Model if found.model.is_some() => {
+                    return Err(de::Error::custom("duplicate field `model`"))
+                }
                 Key::Model => found.model = Some(map.next_value()?),
                 Key::Stream => {
                     found.stream = map.next_value::<Option<bool>>()?;
                 }
-                Key::Forbidden(name) => return Err(de::Error::custom(format_args!("{FORBIDDEN}{name}"))),
+                Key::Forbidden(name) => {
+                    return Err(de::Error::custom(format_args!("{FORBIDDEN}{name}")))
+                }
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -195,14 +236,29 @@ mod tests {
         assert!(matches!(peek(b"[1]"), Err(GatewayError::InvalidJson(_))));
         assert!(matches!(peek(b"{} x"), Err(GatewayError::InvalidJson(_))));
         assert!(matches!(peek(b"{}"), Err(GatewayError::MissingModel)));
-        assert!(matches!(peek(br#"{"model":""}"#), Err(GatewayError::MissingModel)));
-        assert!(matches!(peek(br#"{"model":5}"#), Err(GatewayError::MissingModel)));
-        assert!(matches!(peek(br#"{"model":"a","model":"b"}"#), Err(GatewayError::InvalidJson(_))));
-        assert!(matches!(peek(br#"{"model":"a","stream":"yes"}"#), Err(GatewayError::InvalidJson(_))));
+        assert!(matches!(
+            peek(br#"{"model":""}"#),
+            Err(GatewayError::MissingModel)
+        ));
+        assert!(matches!(
+            peek(br#"{"model":5}"#),
+            Err(GatewayError::MissingModel)
+        ));
+        assert!(matches!(
+            peek(br#"{"model":"a","model":"b"}"#),
+            Err(GatewayError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            peek(br#"{"model":"a","stream":"yes"}"#),
+            Err(GatewayError::InvalidJson(_))
+        ));
         assert!(matches!(
             peek(br#"{"model":"a","api_base":"http://evil"}"#),
             Err(GatewayError::ForbiddenField("api_base"))
         ));
-        assert!(matches!(peek(br#"{"base_url":"x","model":"a"}"#), Err(GatewayError::ForbiddenField("base_url"))));
+        assert!(matches!(
+            peek(br#"{"base_url":"x","model":"a"}"#),
+            Err(GatewayError::ForbiddenField("base_url"))
+        ));
     }
 }

@@ -28,7 +28,10 @@ pub async fn serve(
     drain: Duration,
 ) -> bool {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -51,7 +54,10 @@ pub async fn serve(
     }
     drop(listener);
     gateway.start_draining();
-    tracing::info!(drain_seconds = drain.as_secs_f64(), "stopped accepting; draining in-flight requests");
+    tracing::info!(
+        drain_seconds = drain.as_secs_f64(),
+        "stopped accepting; draining in-flight requests"
+    );
     tokio::select! {
         _ = graceful.shutdown() => true,
         _ = tokio::time::sleep(drain) => {
@@ -72,7 +78,9 @@ fn serve_connection(
         let gateway = gateway.clone();
         async move { Ok::<_, Infallible>(gateway.handle(request).await) }
     });
-    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .into_owned();
     let connection = graceful.watch(connection);
     tokio::spawn(async move {
         if let Err(error) = connection.await {

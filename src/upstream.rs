@@ -23,14 +23,27 @@ use crate::providers::Endpoint;
 /// headers, and anything that could steer the provider account
 /// (`openai-organization`, `openai-project`).
 const FORWARDED: &[&str] = &[
-    "accept", "content-type", "idempotency-key", "openai-beta", "traceparent", "tracestate", "user-agent",
+    "accept",
+    "content-type",
+    "idempotency-key",
+    "openai-beta",
+    "traceparent",
+    "tracestate",
+    "user-agent",
     "x-request-id",
 ];
 
 /// Response headers that describe the upstream hop, not the payload.
 const HOP_BY_HOP: &[&str] = &[
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
-    "transfer-encoding", "upgrade",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
 
 /// The shared, pooled upstream client. It outlives config reloads, so
@@ -61,7 +74,10 @@ impl Upstream {
     }
 
     /// Sends a request and waits for the response head.
-    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, &'static str> {
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, &'static str> {
         self.client.request(request).await.map_err(|e| {
             if e.is_connect() {
                 "connection failed"
@@ -94,7 +110,12 @@ fn tls_config() -> rustls::ClientConfig {
 
 /// Builds the upstream request for a deployment: its URL, the allowed client
 /// headers, its configured headers, and its key.
-pub fn request(deployment: &Deployment, endpoint: Endpoint, client: &HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
+pub fn request(
+    deployment: &Deployment,
+    endpoint: Endpoint,
+    client: &HeaderMap,
+    body: Bytes,
+) -> Request<Full<Bytes>> {
     let mut headers = HeaderMap::with_capacity(FORWARDED.len() + deployment.headers.len() + 2);
     for name in FORWARDED {
         for value in client.get_all(*name) {
@@ -102,7 +123,10 @@ pub fn request(deployment: &Deployment, endpoint: Endpoint, client: &HeaderMap, 
         }
     }
     if !headers.contains_key(header::CONTENT_TYPE) {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
     for (name, value) in &deployment.headers {
         headers.insert(name.clone(), value.clone());

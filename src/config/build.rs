@@ -22,7 +22,14 @@ use crate::secret::Secret;
 const DEFAULT_TIMEOUT_SECS: f64 = 600.0;
 const DEFAULT_MAX_BODY_MB: f64 = 32.0;
 /// Headers the gateway owns on the upstream connection; a config may not set them.
-const RESERVED_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+];
 
 /// Problems and warnings gathered while building.
 struct Report {
@@ -33,22 +40,37 @@ struct Report {
 
 impl Report {
     fn problem(&mut self, at: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem { at: at.into(), message: message.into() });
+        self.problems.push(Problem {
+            at: at.into(),
+            message: message.into(),
+        });
     }
 
     /// Keeps the keys tollgate implements; LiteLLM's others are dropped with a
     /// warning, and keys nobody knows are problems.
-    fn audit(&mut self, map: &mut Map<String, Value>, implemented: &[&str], known: &[&str], section: &str, at: &str) {
+    fn audit(
+        &mut self,
+        map: &mut Map<String, Value>,
+        implemented: &[&str],
+        known: &[&str],
+        section: &str,
+        at: &str,
+    ) {
         map.retain(|key, _| {
             if implemented.contains(&key.as_str()) {
                 return true;
             }
             if known.binary_search(&key.as_str()).is_ok() {
-                self.ignored.entry(format!("{section}{key}")).or_default().push(at.to_string());
+                self.ignored
+                    .entry(format!("{section}{key}"))
+                    .or_default()
+                    .push(at.to_string());
             } else {
                 self.problems.push(Problem {
                     at: at.to_string(),
-                    message: format!("unknown key `{section}{key}` (neither LiteLLM's nor tollgate's)"),
+                    message: format!(
+                        "unknown key `{section}{key}` (neither LiteLLM's nor tollgate's)"
+                    ),
                 });
             }
             false
@@ -71,13 +93,17 @@ fn parse_yaml(text: &str) -> Result<Value, Problem> {
     let mut options = serde_saphyr::options::Options::default();
     // `yes`/`on` stay strings: only `true`/`false` are booleans.
     options.strict_booleans = true;
-    serde_saphyr::from_str_with_options::<Value>(text, options)
-        .map_err(|e| Problem { at: "yaml".into(), message: e.to_string() })
+    serde_saphyr::from_str_with_options::<Value>(text, options).map_err(|e| Problem {
+        at: "yaml".into(),
+        message: e.to_string(),
+    })
 }
 
 /// Deserializes an audited section into its typed form.
 fn typed<T: DeserializeOwned>(value: Value, at: &str, report: &mut Report) -> Option<T> {
-    serde_json::from_value(value).map_err(|e| report.problem(at, e.to_string())).ok()
+    serde_json::from_value(value)
+        .map_err(|e| report.problem(at, e.to_string()))
+        .ok()
 }
 
 /// A mapping, or a problem saying it should be one.
@@ -127,15 +153,30 @@ fn seconds(v: &Value) -> Result<f64, String> {
 }
 
 /// Loads a config from text; `base_dir` anchors relative `file:` references.
-pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
-    let mut report = Report { problems: Vec::new(), ignored: BTreeMap::new() };
+pub fn load_str(
+    text: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Vec<Problem>> {
+    let mut report = Report {
+        problems: Vec::new(),
+        ignored: BTreeMap::new(),
+    };
     let root = parse_yaml(text).map_err(|p| vec![p])?;
     let Value::Object(mut root) = root else {
         let found = kind(&root);
-        return Err(vec![Problem { at: "config".into(), message: format!("must be a mapping with a `model_list`, found {found}") }]);
+        return Err(vec![Problem {
+            at: "config".into(),
+            message: format!("must be a mapping with a `model_list`, found {found}"),
+        }]);
     };
     const TOP: &[&str] = &[
-        "model_list", "general_settings", "litellm_settings", "router_settings", "environment_variables", "tollgate",
+        "model_list",
+        "general_settings",
+        "litellm_settings",
+        "router_settings",
+        "environment_variables",
+        "tollgate",
     ];
     report.audit(&mut root, TOP, litellm::TOP_LEVEL, "", "config");
 
@@ -146,15 +187,34 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
         files_read: Vec::new(),
     };
 
-    let general: raw::GeneralSettings = section(root.remove("general_settings"), &[
-        "master_key", "max_request_size_mb",
-    ], litellm::GENERAL_SETTINGS, "general_settings", &mut report);
-    let settings: raw::LitellmSettings =
-        section(root.remove("litellm_settings"), &["request_timeout"], litellm::LITELLM_SETTINGS, "litellm_settings", &mut report);
-    let _router: Map<String, Value> =
-        section(root.remove("router_settings"), &[], litellm::ROUTER_SETTINGS, "router_settings", &mut report);
-    let own: raw::TollgateSettings =
-        section(root.remove("tollgate"), &["clients", "allow_unauthenticated"], &[], "tollgate", &mut report);
+    let general: raw::GeneralSettings = section(
+        root.remove("general_settings"),
+        &["master_key", "max_request_size_mb"],
+        litellm::GENERAL_SETTINGS,
+        "general_settings",
+        &mut report,
+    );
+    let settings: raw::LitellmSettings = section(
+        root.remove("litellm_settings"),
+        &["request_timeout"],
+        litellm::LITELLM_SETTINGS,
+        "litellm_settings",
+        &mut report,
+    );
+    let _router: Map<String, Value> = section(
+        root.remove("router_settings"),
+        &[],
+        litellm::ROUTER_SETTINGS,
+        "router_settings",
+        &mut report,
+    );
+    let own: raw::TollgateSettings = section(
+        root.remove("tollgate"),
+        &["clients", "allow_unauthenticated"],
+        &[],
+        "tollgate",
+        &mut report,
+    );
 
     let default_timeout = match settings.request_timeout.as_ref().map(seconds) {
         None => DEFAULT_TIMEOUT_SECS,
@@ -165,7 +225,12 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
         }
     };
 
-    let deployments = model_list(root.remove("model_list"), default_timeout, &mut resolver, &mut report);
+    let deployments = model_list(
+        root.remove("model_list"),
+        default_timeout,
+        &mut resolver,
+        &mut report,
+    );
     let mut groups: HashMap<Arc<str>, Vec<Arc<Deployment>>> = HashMap::new();
     let mut model_names = Vec::new();
     for d in &deployments {
@@ -179,7 +244,10 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
     let keys = keys(&general, own.clients, &groups, &mut resolver, &mut report);
     let max_mb = general.max_request_size_mb.unwrap_or(DEFAULT_MAX_BODY_MB);
     if !(max_mb.is_finite() && max_mb > 0.0) {
-        report.problem("general_settings.max_request_size_mb", "must be a positive number of MiB");
+        report.problem(
+            "general_settings.max_request_size_mb",
+            "must be a positive number of MiB",
+        );
     }
 
     if !report.problems.is_empty() {
@@ -208,13 +276,17 @@ fn section<T: DeserializeOwned + Default>(
     name: &str,
     report: &mut Report,
 ) -> T {
-    let Some(mut map) = value.and_then(|v| mapping(v, name, report)) else { return T::default() };
+    let Some(mut map) = value.and_then(|v| mapping(v, name, report)) else {
+        return T::default();
+    };
     report.audit(&mut map, implemented, known, &format!("{name}."), "");
     typed(Value::Object(map), name, report).unwrap_or_default()
 }
 
 fn environment_variables(value: Option<Value>, report: &mut Report) -> Vec<(String, String)> {
-    let Some(map) = value.and_then(|v| mapping(v, "environment_variables", report)) else { return vec![] };
+    let Some(map) = value.and_then(|v| mapping(v, "environment_variables", report)) else {
+        return vec![];
+    };
     let mut out = Vec::new();
     for (k, v) in map {
         match scalar(&v) {
@@ -225,7 +297,12 @@ fn environment_variables(value: Option<Value>, report: &mut Report) -> Vec<(Stri
     out
 }
 
-fn model_list(value: Option<Value>, default_timeout: f64, resolver: &mut Resolver, report: &mut Report) -> Vec<Arc<Deployment>> {
+fn model_list(
+    value: Option<Value>,
+    default_timeout: f64,
+    resolver: &mut Resolver,
+    report: &mut Report,
+) -> Vec<Arc<Deployment>> {
     let entries = match value {
         Some(Value::Array(entries)) => entries,
         Some(Value::Null) | None => {
@@ -233,7 +310,10 @@ fn model_list(value: Option<Value>, default_timeout: f64, resolver: &mut Resolve
             return vec![];
         }
         Some(other) => {
-            report.problem("model_list", format!("must be a list, found {}", kind(&other)));
+            report.problem(
+                "model_list",
+                format!("must be a list, found {}", kind(&other)),
+            );
             return vec![];
         }
     };
@@ -242,7 +322,11 @@ fn model_list(value: Option<Value>, default_timeout: f64, resolver: &mut Resolve
     }
     let mut out = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
-        let name = entry.get("model_name").and_then(Value::as_str).unwrap_or("?").to_string();
+        let name = entry
+            .get("model_name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
         let at = format!("model_list[{index}] ({name})");
         if let Some(d) = deployment(entry, index, &at, default_timeout, resolver, report) {
             out.push(Arc::new(d));
@@ -252,7 +336,15 @@ fn model_list(value: Option<Value>, default_timeout: f64, resolver: &mut Resolve
 }
 
 const ENTRY_KEYS: &[&str] = &["model_name", "litellm_params", "model_info"];
-const PARAM_KEYS: &[&str] = &["model", "api_base", "api_key", "headers", "extra_headers", "timeout", "mock_response"];
+const PARAM_KEYS: &[&str] = &[
+    "model",
+    "api_base",
+    "api_key",
+    "headers",
+    "extra_headers",
+    "timeout",
+    "mock_response",
+];
 
 fn deployment(
     entry: Value,
@@ -266,9 +358,18 @@ fn deployment(
     report.audit(&mut entry, ENTRY_KEYS, litellm::MODEL_ENTRY, "", at);
     if let Some(params) = entry.get_mut("litellm_params") {
         match params {
-            Value::Object(params) => report.audit(params, PARAM_KEYS, litellm::LITELLM_PARAMS, "litellm_params.", at),
+            Value::Object(params) => report.audit(
+                params,
+                PARAM_KEYS,
+                litellm::LITELLM_PARAMS,
+                "litellm_params.",
+                at,
+            ),
             other => {
-                report.problem(at, format!("litellm_params must be a mapping, found {}", kind(other)));
+                report.problem(
+                    at,
+                    format!("litellm_params must be a mapping, found {}", kind(other)),
+                );
                 return None;
             }
         }
@@ -282,7 +383,10 @@ fn deployment(
         report.problem(at, "model_name is empty");
     }
     let mut resolve = |field: &str, raw: &str, report: &mut Report| {
-        resolver.resolve(raw).map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e)).ok()
+        resolver
+            .resolve(raw)
+            .map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e))
+            .ok()
     };
     let model = resolve("model", &params.model, report)?;
     let (provider, upstream_model) = providers::parse_model(&model)
@@ -296,7 +400,10 @@ fn deployment(
         (Some(raw), _) => resolve("api_base", raw, report)?,
         (None, Some(default)) => default.to_string(),
         (None, None) => {
-            report.problem(format!("{at} litellm_params.api_base"), format!("provider `{}` needs an api_base", provider.name));
+            report.problem(
+                format!("{at} litellm_params.api_base"),
+                format!("provider `{}` needs an api_base", provider.name),
+            );
             return None;
         }
     };
@@ -305,14 +412,19 @@ fn deployment(
         .ok()?;
 
     let mut headers = HeaderMap::new();
-    for (field, map) in [("headers", &params.headers), ("extra_headers", &params.extra_headers)] {
+    for (field, map) in [
+        ("headers", &params.headers),
+        ("extra_headers", &params.extra_headers),
+    ] {
         for (name, value) in map.iter().flatten() {
             let where_ = format!("{at} litellm_params.{field}.{name}");
             let Some(value) = scalar(value) else {
                 report.problem(where_, "must be a string");
                 continue;
             };
-            let Some(value) = resolve(field, &value, report) else { continue };
+            let Some(value) = resolve(field, &value, report) else {
+                continue;
+            };
             match header(name, &value) {
                 Ok((n, v)) => {
                     headers.insert(n, v);
@@ -355,21 +467,38 @@ fn upstream_urls(base: &str) -> Result<([Uri; 4], String), String> {
         Some("http") | Some("https") => {}
         _ => return Err(format!("`{base}` must start with http:// or https://")),
     }
-    let host = uri.host().ok_or_else(|| format!("`{base}` has no host"))?.to_string();
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("`{base}` has no host"))?
+        .to_string();
     if uri.query().is_some() || base.contains('#') {
         return Err("must not carry a query string or fragment".into());
     }
-    let url = |e: Endpoint| format!("{base}{}", e.suffix()).parse::<Uri>().map_err(|e| e.to_string());
-    Ok(([url(Endpoint::ALL[0])?, url(Endpoint::ALL[1])?, url(Endpoint::ALL[2])?, url(Endpoint::ALL[3])?], host))
+    let url = |e: Endpoint| {
+        format!("{base}{}", e.suffix())
+            .parse::<Uri>()
+            .map_err(|e| e.to_string())
+    };
+    Ok((
+        [
+            url(Endpoint::ALL[0])?,
+            url(Endpoint::ALL[1])?,
+            url(Endpoint::ALL[2])?,
+            url(Endpoint::ALL[3])?,
+        ],
+        host,
+    ))
 }
 
 /// A configured header, its value marked sensitive so it is never logged.
 fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "is not a valid header name".to_string())?;
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| "is not a valid header name".to_string())?;
     if RESERVED_HEADERS.contains(&name.as_str()) {
         return Err("is set by the gateway itself and cannot be configured".into());
     }
-    let mut value = HeaderValue::from_str(value).map_err(|_| "is not a valid header value".to_string())?;
+    let mut value =
+        HeaderValue::from_str(value).map_err(|_| "is not a valid header value".to_string())?;
     value.set_sensitive(true);
     Ok((name, value))
 }
@@ -382,7 +511,10 @@ fn keys(
     report: &mut Report,
 ) -> Keys {
     let master = general.master_key.as_deref().and_then(|raw| {
-        let key = resolver.resolve(raw).map_err(|e| report.problem("general_settings.master_key", e)).ok()?;
+        let key = resolver
+            .resolve(raw)
+            .map_err(|e| report.problem("general_settings.master_key", e))
+            .ok()?;
         if key.is_empty() {
             report.problem("general_settings.master_key", "is empty");
             return None;
@@ -415,7 +547,10 @@ fn keys(
             (None, Some(hex)) => match Keys::parse_hex_digest(hex) {
                 Some(d) => Some(d),
                 None => {
-                    report.problem(format!("{at} key_sha256"), "must be 64 hexadecimal digits (sha256 of the key)");
+                    report.problem(
+                        format!("{at} key_sha256"),
+                        "must be 64 hexadecimal digits (sha256 of the key)",
+                    );
                     None
                 }
             },
@@ -426,19 +561,29 @@ fn keys(
         };
         if let Some(d) = digest {
             if !digests.insert(d) {
-                report.problem(&at, "this key is already used by the master key or another client");
+                report.problem(
+                    &at,
+                    "this key is already used by the master key or another client",
+                );
             }
         }
         let models = client.models.map(|models| {
             for m in &models {
                 if !groups.contains_key(m.as_str()) {
-                    report.problem(format!("{at} models"), format!("`{m}` is not a model_name in model_list"));
+                    report.problem(
+                        format!("{at} models"),
+                        format!("`{m}` is not a model_name in model_list"),
+                    );
                 }
             }
             models.into_iter().map(Arc::from).collect()
         });
         if let Some(digest) = digest {
-            out.push(ClientKey { name: Arc::from(name), digest, models });
+            out.push(ClientKey {
+                name: Arc::from(name),
+                digest,
+                models,
+            });
         }
     }
     Keys::new(master, out)

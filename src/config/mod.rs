@@ -110,9 +110,15 @@ impl Deployment {
 }
 
 /// Reads and loads a config file. `env` looks up environment variables.
-pub fn load_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
+pub fn load_file(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Vec<Problem>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Problem { at: path.display().to_string(), message: format!("cannot read the config file: {e}") }]
+        vec![Problem {
+            at: path.display().to_string(),
+            message: format!("cannot read the config file: {e}"),
+        }]
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
     load_str(&text, base_dir, env)

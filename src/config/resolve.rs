@@ -31,12 +31,18 @@ impl Resolver<'_> {
             if let Some((_, value)) = self.config_env.iter().find(|(k, _)| k == name) {
                 return Ok(value.clone());
             }
-            return (self.env)(name).ok_or_else(|| format!("environment variable {name} is not set"));
+            return (self.env)(name)
+                .ok_or_else(|| format!("environment variable {name} is not set"));
         }
         if let Some(path) = raw.strip_prefix(FILE_PREFIX) {
             let path = self.base_dir.join(Path::new(path.trim()));
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("secret file {} cannot be read: {}", path.display(), e.kind()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "secret file {} cannot be read: {}",
+                    path.display(),
+                    e.kind()
+                )
+            })?;
             self.files_read.push(path);
             // Secret volumes and `echo` leave a trailing newline that is never part of a key.
             return Ok(text.trim_end_matches(['\n', '\r']).to_string());
@@ -50,7 +56,12 @@ mod tests {
     use super::*;
 
     fn resolver(env: &dyn Fn(&str) -> Option<String>) -> Resolver<'_> {
-        Resolver { env, config_env: vec![], base_dir: std::env::temp_dir(), files_read: vec![] }
+        Resolver {
+            env,
+            config_env: vec![],
+            base_dir: std::env::temp_dir(),
+            files_read: vec![],
+        }
     }
 
     #[test]

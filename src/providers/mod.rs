@@ -13,8 +13,12 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 4] =
-        [Endpoint::ChatCompletions, Endpoint::Completions, Endpoint::Embeddings, Endpoint::Responses];
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::ChatCompletions,
+        Endpoint::Completions,
+        Endpoint::Embeddings,
+        Endpoint::Responses,
+    ];
 
     /// The path below `api_base` (which, for OpenAI-style APIs, ends in `/v1`).
     pub fn suffix(self) -> &'static str {
@@ -53,18 +57,46 @@ pub struct Provider {
 
 /// Providers that speak OpenAI's wire format, with LiteLLM's prefixes.
 const OPENAI_COMPATIBLE: &[Provider] = &[
-    Provider { name: "openai", default_base: Some("https://api.openai.com/v1") },
-    Provider { name: "openrouter", default_base: Some("https://openrouter.ai/api/v1") },
-    Provider { name: "hosted_vllm", default_base: None },
-    Provider { name: "lm_studio", default_base: None },
+    Provider {
+        name: "openai",
+        default_base: Some("https://api.openai.com/v1"),
+    },
+    Provider {
+        name: "openrouter",
+        default_base: Some("https://openrouter.ai/api/v1"),
+    },
+    Provider {
+        name: "hosted_vllm",
+        default_base: None,
+    },
+    Provider {
+        name: "lm_studio",
+        default_base: None,
+    },
 ];
 
 /// LiteLLM providers that exist but that tollgate does not speak yet: named
 /// in the error so the user knows it is not a typo.
 const NOT_YET: &[&str] = &[
-    "anthropic", "azure", "azure_ai", "bedrock", "cohere", "deepseek", "fireworks_ai", "gemini", "groq",
-    "huggingface", "mistral", "ollama", "ollama_chat", "perplexity", "sagemaker", "together_ai",
-    "vertex_ai", "watsonx", "xai",
+    "anthropic",
+    "azure",
+    "azure_ai",
+    "bedrock",
+    "cohere",
+    "deepseek",
+    "fireworks_ai",
+    "gemini",
+    "groq",
+    "huggingface",
+    "mistral",
+    "ollama",
+    "ollama_chat",
+    "perplexity",
+    "sagemaker",
+    "together_ai",
+    "vertex_ai",
+    "watsonx",
+    "xai",
 ];
 
 /// Splits `provider/upstream-model` at the first `/` and finds the provider.
@@ -75,7 +107,9 @@ pub fn parse_model(model: &str) -> Result<(&'static Provider, &str), String> {
         ));
     };
     if upstream.is_empty() {
-        return Err(format!("`{model}` names no model after the provider prefix"));
+        return Err(format!(
+            "`{model}` names no model after the provider prefix"
+        ));
     }
     if let Some(provider) = OPENAI_COMPATIBLE.iter().find(|p| p.name == prefix) {
         return Ok((provider, upstream));
@@ -87,7 +121,10 @@ pub fn parse_model(model: &str) -> Result<(&'static Provider, &str), String> {
             supported.join(", ")
         ))
     } else {
-        Err(format!("unknown provider `{prefix}` (supported: {})", supported.join(", ")))
+        Err(format!(
+            "unknown provider `{prefix}` (supported: {})",
+            supported.join(", ")
+        ))
     }
 }
 
@@ -99,14 +136,21 @@ mod tests {
     fn everything_after_the_first_slash_is_the_upstream_model() {
         let (p, m) = parse_model("openai/openrouter/free").unwrap();
         assert_eq!((p.name, m), ("openai", "openrouter/free"));
-        assert_eq!(parse_model("openrouter/meta/llama").unwrap().1, "meta/llama");
+        assert_eq!(
+            parse_model("openrouter/meta/llama").unwrap().1,
+            "meta/llama"
+        );
     }
 
     #[test]
     fn bad_prefixes_say_why() {
         assert!(parse_model("gpt-4o").unwrap_err().contains("openai/gpt-4o"));
-        assert!(parse_model("anthropic/claude").unwrap_err().contains("does not support yet"));
-        assert!(parse_model("opnai/x").unwrap_err().contains("unknown provider"));
+        assert!(parse_model("anthropic/claude")
+            .unwrap_err()
+            .contains("does not support yet"));
+        assert!(parse_model("opnai/x")
+            .unwrap_err()
+            .contains("unknown provider"));
         assert!(parse_model("openai/").is_err());
     }
 }

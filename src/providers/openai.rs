@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 use super::Endpoint;
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `GET /v1/models`: OpenAI's list shape.
@@ -74,7 +77,10 @@ pub fn mock_stream(endpoint: Endpoint, model: &str, text: &str) -> Vec<Bytes> {
         };
         Bytes::from(format!("data: {event}\n\n"))
     };
-    let mut events: Vec<Bytes> = text.split_inclusive(' ').map(|word| chunk(Some(word), Value::Null)).collect();
+    let mut events: Vec<Bytes> = text
+        .split_inclusive(' ')
+        .map(|word| chunk(Some(word), Value::Null))
+        .collect();
     events.push(chunk(None, json!("stop")));
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
     events
