@@ -14,4 +14,5 @@ pub mod request;
 pub mod router;
 pub mod secret;
 pub mod server;
+pub mod spend;
 pub mod upstream;
