@@ -146,6 +146,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    let shutdown = shutdown_signal();
     tracing::info!(
         %addr,
         config = %path.display(),
@@ -157,7 +158,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let drained = tollgate::server::serve(
         listener,
         gateway,
-        shutdown_signal(),
+        shutdown,
         Duration::from_secs(args.drain_seconds),
     )
     .await;
@@ -165,25 +166,29 @@ async fn serve(args: ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+/// Completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C). A task starts
+/// waiting for them at once, so a signal that arrives right after start-up,
+/// before the server polls anything, is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    tokio::spawn(async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = int.recv() => {}
                 }
             }
-            Err(_) => {
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(());
+    });
+    async move {
+        let _ = rx.await;
     }
 }

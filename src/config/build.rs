@@ -388,28 +388,35 @@ fn deployment(
             .map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e))
             .ok()
     };
-    let model = resolve("model", &params.model, report)?;
-    let (provider, upstream_model) = providers::parse_model(&model)
-        .map_err(|e| report.problem(format!("{at} litellm_params.model"), e))
-        .ok()?;
-    let api_key = match &params.api_key {
-        Some(raw) => Some(Secret::new(resolve("api_key", raw, report)?)),
-        None => None,
+    // Each field is checked even when an earlier one failed, so one run reports every problem.
+    let provider = resolve("model", &params.model, report).and_then(|model| {
+        providers::parse_model(&model)
+            .map(|(provider, upstream)| (provider, upstream.to_string()))
+            .map_err(|e| report.problem(format!("{at} litellm_params.model"), e))
+            .ok()
+    });
+    let api_key = params
+        .api_key
+        .as_ref()
+        .and_then(|raw| resolve("api_key", raw, report))
+        .map(Secret::new);
+    let base = match (&params.api_base, provider.as_ref().map(|p| p.0)) {
+        (Some(raw), _) => resolve("api_base", raw, report),
+        (None, Some(provider)) => match provider.default_base {
+            Some(default) => Some(default.to_string()),
+            None => {
+                let message = format!("provider `{}` needs an api_base", provider.name);
+                report.problem(format!("{at} litellm_params.api_base"), message);
+                None
+            }
+        },
+        (None, None) => None,
     };
-    let base = match (&params.api_base, provider.default_base) {
-        (Some(raw), _) => resolve("api_base", raw, report)?,
-        (None, Some(default)) => default.to_string(),
-        (None, None) => {
-            report.problem(
-                format!("{at} litellm_params.api_base"),
-                format!("provider `{}` needs an api_base", provider.name),
-            );
-            return None;
-        }
-    };
-    let (urls, server_address) = upstream_urls(&base)
-        .map_err(|e| report.problem(format!("{at} litellm_params.api_base"), e))
-        .ok()?;
+    let urls = base.and_then(|base| {
+        upstream_urls(&base)
+            .map_err(|e| report.problem(format!("{at} litellm_params.api_base"), e))
+            .ok()
+    });
 
     let mut headers = HeaderMap::new();
     for (field, map) in [
@@ -441,6 +448,9 @@ fn deployment(
             default_timeout
         }
     };
+    let (Some((provider, upstream_model)), Some((urls, server_address))) = (provider, urls) else {
+        return None;
+    };
     if report.problems.len() > before {
         return None;
     }
@@ -448,7 +458,7 @@ fn deployment(
         model_name: Arc::from(model_name),
         index,
         provider,
-        upstream_model_json: Arc::from(serde_json::to_string(upstream_model).unwrap_or_default()),
+        upstream_model_json: Arc::from(serde_json::to_string(&upstream_model).unwrap_or_default()),
         upstream_model: Arc::from(upstream_model),
         urls,
         server_address: Arc::from(server_address),

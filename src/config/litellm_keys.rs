@@ -446,8 +446,8 @@ pub const GENERAL_SETTINGS: &[&str] = &[
 /// upperbound_key_generate_params, ...), the user-facing module-level settings of
 /// `litellm/__init__.py` that the proxy sets with `setattr(litellm, key, value)` (drop_params,
 /// request_timeout, num_retries, fallbacks, context_window_fallbacks, content_policy_fallbacks,
-/// default_fallbacks, max_fallbacks, allowed_fails, provider keys, ...), and the `litellm_settings
-/// - Reference` table of `docs/my-website/docs/proxy/config_settings.md` (which also notes router
+/// default_fallbacks, max_fallbacks, allowed_fails, provider keys, ...), and the `litellm_settings Reference`
+/// table of `docs/my-website/docs/proxy/config_settings.md` (which also notes router
 /// values such as cooldown_time can be set here).
 pub const LITELLM_SETTINGS: &[&str] = &[
     "AZURE_DEFAULT_API_VERSION",

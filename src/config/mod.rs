@@ -128,3 +128,6 @@ pub fn load_file(
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
+
+#[cfg(test)]
+mod tests;

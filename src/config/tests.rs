@@ -1,0 +1,214 @@
+//! Config loading: every problem found and placed, LiteLLM's keys accepted
+//! with a warning, strangers refused.
+
+use std::path::Path;
+
+use super::*;
+
+fn load(yaml: &str) -> Result<Loaded, Vec<Problem>> {
+    let env = |name: &str| match name {
+        "SET" => Some("sk-from-env".to_string()),
+        _ => None,
+    };
+    load_str(yaml, Path::new("."), &env)
+}
+
+fn problems(yaml: &str) -> Vec<String> {
+    load(yaml)
+        .expect_err("should not load")
+        .iter()
+        .map(|p| p.to_string())
+        .collect()
+}
+
+const ONE: &str =
+    "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n";
+
+#[test]
+fn a_minimal_config_defaults_to_openai() {
+    let loaded = load(ONE).unwrap();
+    let d = &loaded.config.deployments[0];
+    assert_eq!(
+        d.url(crate::providers::Endpoint::ChatCompletions),
+        "https://api.openai.com/v1/chat/completions"
+    );
+    assert_eq!(&*d.upstream_model_json, "\"gpt-4o\"");
+    assert_eq!(d.timeout, Duration::from_secs(600));
+    assert!(loaded.warnings.is_empty());
+    assert!(!loaded.config.requires_key());
+}
+
+#[test]
+fn every_problem_is_reported_with_its_place() {
+    let yaml = r#"
+model_list:
+  - model_name: a
+    litellm_params:
+      model: openai/x
+      api_key: os.environ/MISSING_ONE
+  - model_name: b
+    litellm_params:
+      model: anthropic/claude
+  - model_name: c
+    litellm_params:
+      model: openai/y
+      api_base: ftp://nope
+      headers:
+        Host: evil
+  - model_name: ""
+    litellm_params:
+      model: openai/z
+      tiemout: 5
+general_settings:
+  master_key: os.environ/MISSING_TWO
+"#;
+    let found = problems(yaml);
+    let expect = [
+        "model_list[0] (a) litellm_params.api_key: environment variable MISSING_ONE is not set",
+        "model_list[1] (b) litellm_params.model: provider `anthropic` is a LiteLLM provider tollgate does not support yet",
+        "model_list[2] (c) litellm_params.api_base: `ftp://nope` must start with http:// or https://",
+        "model_list[3] (): unknown key `litellm_params.tiemout`",
+        "model_list[2] (c) litellm_params.headers.Host: is set by the gateway itself",
+        "general_settings.master_key: environment variable MISSING_TWO is not set",
+    ];
+    for e in expect {
+        assert!(
+            found.iter().any(|f| f.starts_with(e) || f.contains(e)),
+            "missing `{e}` in {found:#?}"
+        );
+    }
+    assert!(
+        found.iter().any(|f| f.contains("model_name is empty")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn litellm_keys_warn_once_and_strangers_are_errors() {
+    let yaml = format!(
+        "{ONE}      rpm: 10\n  - model_name: n\n    litellm_params:\n      model: openai/x\n      rpm: 5\n    model_info:\n      id: abc\nlitellm_settings:\n  drop_params: true\n  cache: true\nrouter_settings:\n  routing_strategy: simple-shuffle\ngeneral_settings:\n  database_url: postgres://x\n"
+    );
+    let loaded = load(&yaml).unwrap();
+    let w = loaded.warnings.join("\n");
+    assert_eq!(
+        loaded
+            .warnings
+            .iter()
+            .filter(|l| l.contains("litellm_params.rpm"))
+            .count(),
+        1,
+        "{w}"
+    );
+    assert!(
+        w.contains("(in model_list[0] (m), model_list[1] (n))"),
+        "{w}"
+    );
+    for key in [
+        "litellm_settings.drop_params",
+        "litellm_settings.cache",
+        "router_settings.routing_strategy",
+        "general_settings.database_url",
+    ] {
+        assert!(w.contains(key), "{key} in {w}");
+    }
+    let found = problems(&format!(
+        "{ONE}nonsense_section: 1\ngeneral_settings:\n  master_kee: x\n"
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("unknown key `nonsense_section`")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("unknown key `general_settings.master_kee`")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn yes_and_on_are_strings_not_booleans() {
+    let yaml = format!("{ONE}      headers:\n        X-Flag: yes\n        X-Num: 3\n");
+    let loaded = load(&yaml).unwrap();
+    let headers = &loaded.config.deployments[0].headers;
+    assert_eq!(headers["x-flag"], "yes");
+    assert_eq!(headers["x-num"], "3");
+    assert!(
+        headers["x-flag"].is_sensitive(),
+        "configured header values are never logged"
+    );
+    // `tollgate.allow_unauthenticated: yes` is not a boolean under strict booleans.
+    let found = problems(&format!("{ONE}tollgate:\n  allow_unauthenticated: yes\n"));
+    assert!(found.iter().any(|p| p.starts_with("tollgate")), "{found:?}");
+}
+
+#[test]
+fn broken_yaml_says_where() {
+    let found = problems("model_list:\n  - model_name: [unclosed\n");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].starts_with("yaml:"), "{found:?}");
+    assert!(found[0].contains("line"), "{found:?}");
+    assert!(problems("")[0].contains("must be a mapping"));
+    assert!(problems("model_list: []\n")[0].contains("empty"));
+}
+
+#[test]
+fn groups_and_names() {
+    let yaml = format!("{ONE}  - model_name: m\n    litellm_params:\n      model: openai/other\n      api_base: http://10.0.0.1:8000/v1/\n      timeout: \"2.5\"\n");
+    let loaded = load(&yaml).unwrap();
+    let group = loaded.config.group("m").unwrap();
+    assert_eq!(group.len(), 2);
+    assert_eq!(
+        group[1].url(crate::providers::Endpoint::Embeddings),
+        "http://10.0.0.1:8000/v1/embeddings"
+    );
+    assert_eq!(&*group[1].server_address, "10.0.0.1");
+    assert_eq!(group[1].timeout, Duration::from_millis(2500));
+    assert_eq!(loaded.config.model_names.len(), 1);
+}
+
+#[test]
+fn clients_are_validated() {
+    let base = format!("{ONE}general_settings:\n  master_key: os.environ/SET\n");
+    let ok = format!("{base}tollgate:\n  clients:\n    - name: a\n      key: k1\n      models: [m]\n    - name: b\n      key_sha256: {}\n", "ab".repeat(32));
+    let loaded = load(&ok).unwrap();
+    assert!(loaded.config.requires_key());
+    let bad = format!(
+        "{base}tollgate:\n  clients:\n    - name: a\n      key: os.environ/SET\n    - name: a\n      key_sha256: xyz\n    - name: c\n    - name: d\n      key: k\n      models: [ghost]\n"
+    );
+    let found = problems(&bad).join("\n");
+    assert!(found.contains("already used by the master key"), "{found}");
+    assert!(found.contains("`a` is used twice"), "{found}");
+    assert!(found.contains("64 hexadecimal digits"), "{found}");
+    assert!(
+        found.contains("exactly one of `key` or `key_sha256`"),
+        "{found}"
+    );
+    assert!(found.contains("`ghost` is not a model_name"), "{found}");
+}
+
+#[test]
+fn environment_variables_section_feeds_references() {
+    let yaml = format!(
+        "environment_variables:\n  MY_KEY: sk-inline\n{ONE}      api_key: os.environ/MY_KEY\n"
+    );
+    let loaded = load(&yaml).unwrap();
+    assert_eq!(
+        loaded.config.deployments[0]
+            .api_key
+            .as_ref()
+            .unwrap()
+            .expose(),
+        "sk-inline"
+    );
+}
+
+#[test]
+fn debug_output_of_a_config_holds_no_secret() {
+    let yaml = format!("{ONE}      api_key: sk-canary-provider\n      headers:\n        X-Secret: canary-header\ngeneral_settings:\n  master_key: sk-canary-master\n");
+    let loaded = load(&yaml).unwrap();
+    let debug = format!("{:?}", loaded.config);
+    assert!(!debug.contains("canary"), "{debug}");
+}

@@ -1,0 +1,383 @@
+//! The `tollgate` binary as users run it: flags, `check`, refusing to serve
+//! unauthenticated beyond loopback, SIGTERM drain, log formats, no secrets in output.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+fn write_config(dir: &tempfile::TempDir, yaml: &str) -> std::path::PathBuf {
+    let path = dir.path().join("proxy_config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// A running `tollgate` process with its output captured.
+struct Running {
+    child: Child,
+    addr: String,
+    output: Arc<Mutex<String>>,
+}
+
+impl Running {
+    fn start(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--config")
+            .arg(config)
+            .args(["--port", "0"])
+            .args(args);
+        command
+            .env_remove("TOLLGATE_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut text);
+            sink.lock().unwrap().push_str(&text);
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("tollgate listening") {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("tollgate did not start: {}", output.lock().unwrap()));
+        let addr = line
+            .split(|c: char| c.is_whitespace() || c == '"' || c == ',')
+            .find_map(|w| {
+                w.strip_prefix("addr=")
+                    .or_else(|| w.strip_prefix("127.0.0.1:").map(|_| w))
+            })
+            .map(|a| a.to_string())
+            .or_else(|| {
+                line.find("127.0.0.1:")
+                    .map(|i| line[i..].split(['"', ' ', ',']).next().unwrap().to_string())
+            })
+            .expect("listening line names the address");
+        Running {
+            child,
+            addr,
+            output,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                return (status, self.output.lock().unwrap().clone());
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!(
+                    "tollgate did not exit in {limit:?}: {}",
+                    self.output.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for word in ["--config", "--host", "--port", "check", "TOLLGATE_CONFIG"] {
+        assert!(text.contains(word), "{word} in --help: {text}");
+    }
+    let version = Command::new(BIN).arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("tollgate {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_config(&dir, "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/x\n      api_key: os.environ/TG_TEST_KEY\n      rpm: 3\n");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&good)
+        .env("TG_TEST_KEY", "v")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok:") && stdout.contains("litellm_params.rpm"),
+        "{stdout}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&good)
+        .env_remove("TG_TEST_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TG_TEST_KEY") && stderr.contains("model_list[0] (m)"),
+        "{stderr}"
+    );
+
+    let bad = write_config(&dir, "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      api_key: os.environ/TG_UNSET_A\n  - model_name: b\n    litellm_params:\n      model: nope/x\n");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 problem(s)")
+            && stderr.contains("TG_UNSET_A")
+            && stderr.contains("model_list[1] (b)"),
+        "{stderr}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["check", "--config", "/nonexistent/x.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn an_invalid_config_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_config(&dir, "model_list: [");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&bad)
+        .args(["--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("config is invalid"));
+    let out = Command::new(BIN)
+        .env_remove("TOLLGATE_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
+}
+
+#[test]
+fn without_keys_it_refuses_to_listen_beyond_loopback_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/x\n      mock_response: hi\n";
+    let path = write_config(&dir, yaml);
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .args(["--host", "0.0.0.0", "--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("allow_unauthenticated") && text.contains("master_key"),
+        "{text}"
+    );
+
+    let path = write_config(
+        &dir,
+        &format!("{yaml}tollgate:\n  allow_unauthenticated: true\n"),
+    );
+    let running = Running::start(&path, &["--host", "0.0.0.0"], &[]);
+    running.signal("TERM");
+    let (status, _) = running.wait(Duration::from_secs(10));
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_running_stream_finish_then_exits_0() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, &config_for(&mock, &[("m", "u")], ""));
+    let running = Running::start(&path, &["--drain-seconds", "10"], &[]);
+    let events: Vec<String> = (0..6).map(|i| chunk("u", &format!("t{i}"))).collect();
+    mock.script([Reply::Sse(events, Duration::from_millis(150))]);
+    let url = running.url("/v1/chat/completions");
+    let stream = tokio::spawn(async move {
+        stream_frames(&url, &[], json!({"model": "m", "stream": true})).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    running.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // New connections are refused while the stream drains.
+    let refused = tokio::net::TcpStream::connect(&running.addr).await;
+    assert!(refused.is_err(), "the listener is closed during the drain");
+    let (status, frames) = stream.await.unwrap();
+    assert_eq!(status, 200);
+    let text: String = frames
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).to_string())
+        .collect();
+    assert!(
+        text.ends_with("data: [DONE]\n\n") && text.contains("t5"),
+        "the whole stream arrived: {text}"
+    );
+    let (status, output) =
+        tokio::task::spawn_blocking(move || running.wait(Duration::from_secs(10)))
+            .await
+            .unwrap();
+    assert!(status.success(), "{output}");
+    assert!(output.contains("drained=true"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_carry_one_access_line_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "model_list:\n  - model_name: demo\n    litellm_params:\n      model: openai/demo\n      mock_response: hi\n");
+    let running = Running::start(&path, &["--log-format", "json"], &[]);
+    post_json(
+        &running.url("/v1/chat/completions"),
+        &[],
+        json!({"model": "demo"}),
+    )
+    .await;
+    post_json(
+        &running.url("/v1/chat/completions"),
+        &[],
+        json!({"model": "absent"}),
+    )
+    .await;
+    running.signal("TERM");
+    let (_, output) = tokio::task::spawn_blocking(move || running.wait(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let access: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "tollgate::access")
+        .collect();
+    assert_eq!(access.len(), 2, "{output}");
+    assert_eq!(access[0]["status"], 200);
+    assert_eq!(access[0]["model"], "demo");
+    assert_eq!(access[0]["upstream"], "openai/demo");
+    assert_eq!(access[1]["status"], 404);
+    assert_eq!(access[1]["error"], "model_not_found");
+    assert!(access[0]["duration_ms"].is_number());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_appears_in_any_output_even_at_trace_level() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("provider-key"), "sk-canary-file-55\n").unwrap();
+    let yaml = format!(
+        "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/u\n      api_base: {}\n      api_key: os.environ/TG_CANARY_PROVIDER\n      headers:\n        X-Secret-Header: os.environ/TG_CANARY_HEADER\n  - model_name: f\n    litellm_params:\n      model: openai/u\n      api_base: {}\n      api_key: file:provider-key\ngeneral_settings:\n  master_key: os.environ/TG_CANARY_MASTER\ntollgate:\n  clients:\n    - name: app\n      key: os.environ/TG_CANARY_CLIENT\n",
+        mock.base(),
+        mock.base()
+    );
+    let path = write_config(&dir, &yaml);
+    let env = [
+        ("TG_CANARY_PROVIDER", "sk-canary-provider-11"),
+        ("TG_CANARY_HEADER", "canary-header-22"),
+        ("TG_CANARY_MASTER", "sk-canary-master-33"),
+        ("TG_CANARY_CLIENT", "sk-canary-client-44"),
+        ("RUST_LOG", "trace"),
+    ];
+    let running = Running::start(&path, &[], &env);
+    let url = running.url("/v1/chat/completions");
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    for key in [
+        "Bearer sk-canary-master-33",
+        "Bearer sk-canary-client-44",
+        "Bearer sk-canary-wrong-66",
+    ] {
+        post_json(&url, &[("authorization", key)], body.clone()).await;
+    }
+    mock.script([Reply::Json(500, json!({"error": {"message": "boom"}}))]);
+    post_json(
+        &url,
+        &[("authorization", "Bearer sk-canary-client-44")],
+        body.clone(),
+    )
+    .await;
+    post_json(
+        &url,
+        &[("authorization", "Bearer sk-canary-client-44")],
+        json!({"model": "f"}),
+    )
+    .await;
+    post_json(
+        &url,
+        &[("x-api-key", "sk-canary-client-44")],
+        json!({"model": "m", "stream": true}),
+    )
+    .await;
+    assert_eq!(
+        mock.calls()[0].header("x-secret-header"),
+        Some("canary-header-22"),
+        "the header did go upstream"
+    );
+    assert_eq!(
+        mock.calls().last().unwrap().header("authorization"),
+        Some("Bearer sk-canary-provider-11")
+    );
+    running.signal("TERM");
+    let (_, output) = tokio::task::spawn_blocking(move || running.wait(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(
+        output.contains("request finished"),
+        "logs were written: {output}"
+    );
+    for canary in [
+        "canary-provider-11",
+        "canary-header-22",
+        "canary-master-33",
+        "canary-client-44",
+        "canary-file-55",
+        "canary-wrong-66",
+    ] {
+        assert!(!output.contains(canary), "{canary} leaked into the output");
+    }
+}
