@@ -20,18 +20,12 @@ pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A body of known bytes.
 pub fn full(bytes: Bytes) -> GatewayBody {
-    Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
 }
 
 /// A body of events sent one frame each (SSE from a mock).
 pub fn frames(events: Vec<Bytes>) -> GatewayBody {
-    let stream = futures_util::stream::iter(
-        events
-            .into_iter()
-            .map(|b| Ok::<_, BoxError>(Frame::data(b))),
-    );
+    let stream = futures_util::stream::iter(events.into_iter().map(|b| Ok::<_, BoxError>(Frame::data(b))));
     StreamBody::new(stream).boxed_unsync()
 }
 
@@ -62,10 +56,7 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         let mut inner = this.inner;
         let polled = inner.as_mut().poll_frame(cx);

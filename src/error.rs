@@ -63,27 +63,13 @@ impl GatewayError {
             BodyRead => (StatusCode::BAD_REQUEST, INVALID, "body_read_failed"),
             MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
-            ModelNotAllowed { .. } => (
-                StatusCode::FORBIDDEN,
-                "permission_error",
-                "model_not_allowed",
-            ),
+            ModelNotAllowed { .. } => (StatusCode::FORBIDDEN, "permission_error", "model_not_allowed"),
             UnknownModel { .. } => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
             NotFound { .. } => (StatusCode::NOT_FOUND, INVALID, "unknown_url"),
-            MethodNotAllowed { .. } => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                INVALID,
-                "method_not_allowed",
-            ),
-            EndpointNotSupported { .. } => {
-                (StatusCode::BAD_REQUEST, INVALID, "endpoint_not_supported")
-            }
-            UpstreamUnreachable { .. } => {
-                (StatusCode::BAD_GATEWAY, "api_error", "upstream_unreachable")
-            }
-            UpstreamTimeout { .. } => {
-                (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout")
-            }
+            MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, INVALID, "method_not_allowed"),
+            EndpointNotSupported { .. } => (StatusCode::BAD_REQUEST, INVALID, "endpoint_not_supported"),
+            UpstreamUnreachable { .. } => (StatusCode::BAD_GATEWAY, "api_error", "upstream_unreachable"),
+            UpstreamTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
         }
     }
 
@@ -95,9 +81,9 @@ impl GatewayError {
     /// The `param` field: which request field is at fault, when one is.
     fn param(&self) -> Option<&'static str> {
         match self {
-            GatewayError::MissingModel
-            | GatewayError::ModelNotAllowed { .. }
-            | GatewayError::UnknownModel { .. } => Some("model"),
+            GatewayError::MissingModel | GatewayError::ModelNotAllowed { .. } | GatewayError::UnknownModel { .. } => {
+                Some("model")
+            }
             GatewayError::ForbiddenField(field) => Some(field),
             _ => None,
         }
@@ -154,10 +140,7 @@ impl GatewayError {
         let mut response = Response::new(full(Bytes::from(body.to_string())));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(code));
         if let GatewayError::MethodNotAllowed { allowed } = self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allowed));

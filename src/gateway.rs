@@ -4,7 +4,7 @@
 //! response in one place.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -19,6 +19,7 @@ use crate::config::{Config, Deployment};
 use crate::error::GatewayError;
 use crate::providers::{openai, Endpoint};
 use crate::record::Record;
+use crate::reload::ConfigStatus;
 use crate::request::{peek, read_body, rewrite_model};
 use crate::router;
 use crate::upstream::{self, Upstream};
@@ -28,6 +29,8 @@ pub struct Gateway {
     config: ArcSwap<Config>,
     upstream: Upstream,
     draining: AtomicBool,
+    /// What the reloads did; read by readiness, written by the reloader.
+    status: Mutex<ConfigStatus>,
 }
 
 /// What a path and method ask for.
@@ -44,6 +47,7 @@ impl Gateway {
             config: ArcSwap::from_pointee(config),
             upstream: Upstream::new(),
             draining: AtomicBool::new(false),
+            status: Mutex::new(ConfigStatus::initial()),
         }
     }
 
@@ -55,6 +59,21 @@ impl Gateway {
     /// Replaces the config; requests already running keep their snapshot.
     pub fn swap(&self, config: Config) {
         self.config.store(Arc::new(config));
+    }
+
+    /// Changes the reload status; returns the config generation after it.
+    pub fn update_status(&self, change: impl FnOnce(&mut ConfigStatus)) -> u64 {
+        let mut status = self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut status);
+        status.generation
+    }
+
+    /// A copy of the reload status.
+    pub fn status(&self) -> ConfigStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Marks the gateway as shutting down: readiness turns 503.
@@ -88,11 +107,7 @@ impl Gateway {
                 let config = self.config.load();
                 let caller = config.keys.authenticate(request.headers())?;
                 record.client = client_label(&caller);
-                let names = config
-                    .model_names
-                    .iter()
-                    .filter(|m| caller.may_use(m))
-                    .map(|m| &**m);
+                let names = config.model_names.iter().filter(|m| caller.may_use(m)).map(|m| &**m);
                 Ok(json_response(StatusCode::OK, openai::model_list(names)))
             }
             Route::Api(endpoint) => self.proxy(endpoint, request, record).await,
@@ -116,15 +131,11 @@ impl Gateway {
         let peeked = peek(&body)?;
         record.stream = peeked.stream;
         record.model = Some(peeked.model.clone());
-        let group = config
-            .group(&peeked.model)
-            .ok_or_else(|| GatewayError::UnknownModel {
-                model: peeked.model.clone(),
-            })?;
+        let group = config.group(&peeked.model).ok_or_else(|| GatewayError::UnknownModel {
+            model: peeked.model.clone(),
+        })?;
         if !caller.may_use(&peeked.model) {
-            return Err(GatewayError::ModelNotAllowed {
-                model: peeked.model,
-            });
+            return Err(GatewayError::ModelNotAllowed { model: peeked.model });
         }
         let deployment = router::pick(group);
         record.deployment = Some(deployment.clone());
@@ -137,24 +148,20 @@ impl Gateway {
             model: peeked.model.clone(),
             cause,
         };
-        let response =
-            match tokio::time::timeout(deployment.timeout, self.upstream.send(outbound)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(cause)) => return Err(unreachable(cause)),
-                Err(_) => {
-                    let seconds = deployment.timeout.as_secs_f64();
-                    return Err(GatewayError::UpstreamTimeout {
-                        model: peeked.model,
-                        seconds,
-                    });
-                }
-            };
+        let response = match tokio::time::timeout(deployment.timeout, self.upstream.send(outbound)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(cause)) => return Err(unreachable(cause)),
+            Err(_) => {
+                let seconds = deployment.timeout.as_secs_f64();
+                return Err(GatewayError::UpstreamTimeout {
+                    model: peeked.model,
+                    seconds,
+                });
+            }
+        };
         let (mut head, body) = response.into_parts();
         upstream::strip_hop_by_hop(&mut head.headers);
-        Ok(Response::from_parts(
-            head,
-            body.map_err(Into::into).boxed_unsync(),
-        ))
+        Ok(Response::from_parts(head, body.map_err(Into::into).boxed_unsync()))
     }
 
     fn readiness(&self) -> Response<GatewayBody> {
@@ -164,6 +171,7 @@ impl Gateway {
             "status": if draining { "draining" } else { "healthy" },
             "models": config.model_names.len(),
             "deployments": config.deployments.len(),
+            "config": self.status(),
         });
         let status = if draining {
             StatusCode::SERVICE_UNAVAILABLE
@@ -201,11 +209,7 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
         Ok(route)
     } else {
         Err(GatewayError::MethodNotAllowed {
-            allowed: if allowed == Method::GET {
-                "GET"
-            } else {
-                "POST"
-            },
+            allowed: if allowed == Method::GET { "GET" } else { "POST" },
         })
     }
 }
@@ -218,19 +222,13 @@ fn client_label(caller: &Caller<'_>) -> Arc<str> {
 }
 
 /// Answers from `mock_response` without calling the provider.
-fn mock(
-    endpoint: Endpoint,
-    deployment: &Deployment,
-    text: &str,
-    stream: bool,
-) -> Response<GatewayBody> {
+fn mock(endpoint: Endpoint, deployment: &Deployment, text: &str, stream: bool) -> Response<GatewayBody> {
     let model = &deployment.upstream_model;
     if stream && openai::mock_streams(endpoint) {
         let mut response = Response::new(frames(openai::mock_stream(endpoint, model, text)));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -242,10 +240,9 @@ fn mock(
 fn json_response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 

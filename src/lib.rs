@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod logging;
 pub mod providers;
 pub mod record;
+pub mod reload;
 pub mod request;
 pub mod router;
 pub mod secret;

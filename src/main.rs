@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tollgate::config::{self, Loaded};
 use tollgate::gateway::Gateway;
 use tollgate::logging::{self, LogFormat};
+use tollgate::reload::Reloader;
 
 /// A lean, stateless LLM gateway: one OpenAI-compatible endpoint in front of
 /// every provider, configured by LiteLLM's proxy_config.yaml.
@@ -53,6 +54,10 @@ struct ServeArgs {
     /// On SIGTERM/SIGINT, how long in-flight requests and streams may take to finish.
     #[arg(long, env = "TOLLGATE_DRAIN_SECONDS", default_value_t = 25)]
     drain_seconds: u64,
+    /// Do not watch the config's folder for changes (for file systems where
+    /// watching does not work); SIGHUP still reloads.
+    #[arg(long, env = "TOLLGATE_NO_WATCH")]
+    no_watch: bool,
 }
 
 fn main() -> ExitCode {
@@ -60,9 +65,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check { config }) => check(&config),
         None => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build();
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
             match runtime {
                 Ok(runtime) => runtime.block_on(serve(cli.serve)),
                 Err(error) => {
@@ -85,11 +88,7 @@ fn check(path: &std::path::Path) -> ExitCode {
                 path.display(),
                 config.model_names.len(),
                 config.deployments.len(),
-                if config.requires_key() {
-                    "keys"
-                } else {
-                    "no keys"
-                }
+                if config.requires_key() { "keys" } else { "no keys" }
             );
             ExitCode::SUCCESS
         }
@@ -146,22 +145,24 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    let (models, keyed) = (config.model_names.len(), config.requires_key());
+    let gateway = Arc::new(Gateway::new(config));
+    // Watches the config's folder (and its secret files') and listens for SIGHUP.
+    Reloader {
+        path: path.clone(),
+        gateway: gateway.clone(),
+        loopback: addr.ip().is_loopback(),
+    }
+    .spawn(!args.no_watch);
     let shutdown = shutdown_signal();
     tracing::info!(
         %addr,
         config = %path.display(),
-        models = config.model_names.len(),
-        keyed = config.requires_key(),
+        models,
+        keyed,
         "tollgate listening"
     );
-    let gateway = Arc::new(Gateway::new(config));
-    let drained = tollgate::server::serve(
-        listener,
-        gateway,
-        shutdown,
-        Duration::from_secs(args.drain_seconds),
-    )
-    .await;
+    let drained = tollgate::server::serve(listener, gateway, shutdown, Duration::from_secs(args.drain_seconds)).await;
     tracing::info!(drained, "tollgate stopped");
     ExitCode::SUCCESS
 }

@@ -38,11 +38,7 @@ pub const STEERING_FIELDS: &[&str] = &[
 
 /// Reads the whole body, refusing one over `limit` bytes without buffering it:
 /// a declared `content-length` over the limit is refused before reading.
-pub async fn read_body(
-    body: Incoming,
-    headers: &HeaderMap,
-    limit: usize,
-) -> Result<Bytes, GatewayError> {
+pub async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -52,9 +48,7 @@ pub async fn read_body(
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(GatewayError::BodyTooLarge { limit })
-        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge { limit }),
         Err(_) => Err(GatewayError::BodyRead),
     }
 }
@@ -74,14 +68,11 @@ pub struct Peek {
 /// other value unparsed.
 pub fn peek(body: &[u8]) -> Result<Peek, GatewayError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let found = de
-        .deserialize_map(PeekVisitor)
-        .map_err(|e| match e.to_string() {
-            m if m.starts_with(FORBIDDEN) => GatewayError::ForbiddenField(forbidden_name(&m)),
-            m => GatewayError::InvalidJson(m),
-        })?;
-    de.end()
-        .map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let found = de.deserialize_map(PeekVisitor).map_err(|e| match e.to_string() {
+        m if m.starts_with(FORBIDDEN) => GatewayError::ForbiddenField(forbidden_name(&m)),
+        m => GatewayError::InvalidJson(m),
+    })?;
+    de.end().map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
     let raw = found.model.ok_or(GatewayError::MissingModel)?;
     let model: String = serde_json::from_str(raw.get()).map_err(|_| GatewayError::MissingModel)?;
     if model.is_empty() {
@@ -99,10 +90,7 @@ pub fn peek(body: &[u8]) -> Result<Peek, GatewayError> {
 const FORBIDDEN: &str = "forbidden field ";
 
 fn forbidden_name(message: &str) -> &'static str {
-    let name = message[FORBIDDEN.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap_or("");
+    let name = message[FORBIDDEN.len()..].split_whitespace().next().unwrap_or("");
     STEERING_FIELDS
         .iter()
         .find(|f| **f == name)
@@ -144,16 +132,12 @@ impl<'de> Visitor<'de> for PeekVisitor {
         };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Model if found.model.is_some() => {
-                    return Err(de::Error::custom("duplicate field `model`"))
-                }
+                Key::Model if found.model.is_some() => return Err(de::Error::custom("duplicate field `model`")),
                 Key::Model => found.model = Some(map.next_value()?),
                 Key::Stream => {
                     found.stream = map.next_value::<Option<bool>>()?;
                 }
-                Key::Forbidden(name) => {
-                    return Err(de::Error::custom(format_args!("{FORBIDDEN}{name}")))
-                }
+                Key::Forbidden(name) => return Err(de::Error::custom(format_args!("{FORBIDDEN}{name}"))),
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -236,14 +220,8 @@ mod tests {
         assert!(matches!(peek(b"[1]"), Err(GatewayError::InvalidJson(_))));
         assert!(matches!(peek(b"{} x"), Err(GatewayError::InvalidJson(_))));
         assert!(matches!(peek(b"{}"), Err(GatewayError::MissingModel)));
-        assert!(matches!(
-            peek(br#"{"model":""}"#),
-            Err(GatewayError::MissingModel)
-        ));
-        assert!(matches!(
-            peek(br#"{"model":5}"#),
-            Err(GatewayError::MissingModel)
-        ));
+        assert!(matches!(peek(br#"{"model":""}"#), Err(GatewayError::MissingModel)));
+        assert!(matches!(peek(br#"{"model":5}"#), Err(GatewayError::MissingModel)));
         assert!(matches!(
             peek(br#"{"model":"a","model":"b"}"#),
             Err(GatewayError::InvalidJson(_))

@@ -78,9 +78,7 @@ fn serve_connection(
         let gateway = gateway.clone();
         async move { Ok::<_, Infallible>(gateway.handle(request).await) }
     });
-    let connection = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .into_owned();
+    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
     let connection = graceful.watch(connection);
     tokio::spawn(async move {
         if let Err(error) = connection.await {

@@ -74,10 +74,7 @@ impl Upstream {
     }
 
     /// Sends a request and waits for the response head.
-    pub async fn send(
-        &self,
-        request: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, &'static str> {
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, &'static str> {
         self.client.request(request).await.map_err(|e| {
             if e.is_connect() {
                 "connection failed"
@@ -110,12 +107,7 @@ fn tls_config() -> rustls::ClientConfig {
 
 /// Builds the upstream request for a deployment: its URL, the allowed client
 /// headers, its configured headers, and its key.
-pub fn request(
-    deployment: &Deployment,
-    endpoint: Endpoint,
-    client: &HeaderMap,
-    body: Bytes,
-) -> Request<Full<Bytes>> {
+pub fn request(deployment: &Deployment, endpoint: Endpoint, client: &HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
     let mut headers = HeaderMap::with_capacity(FORWARDED.len() + deployment.headers.len() + 2);
     for name in FORWARDED {
         for value in client.get_all(*name) {
@@ -123,10 +115,7 @@ pub fn request(
         }
     }
     if !headers.contains_key(header::CONTENT_TYPE) {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     for (name, value) in &deployment.headers {
         headers.insert(name.clone(), value.clone());

@@ -3,121 +3,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use common::process::{Running, BIN};
 use common::*;
 use serde_json::json;
-
-const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 
 fn write_config(dir: &tempfile::TempDir, yaml: &str) -> std::path::PathBuf {
     let path = dir.path().join("proxy_config.yaml");
     std::fs::write(&path, yaml).unwrap();
     path
-}
-
-/// A running `tollgate` process with its output captured.
-struct Running {
-    child: Child,
-    addr: String,
-    output: Arc<Mutex<String>>,
-}
-
-impl Running {
-    fn start(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Running {
-        let mut command = Command::new(BIN);
-        command
-            .arg("--config")
-            .arg(config)
-            .args(["--port", "0"])
-            .args(args);
-        command
-            .env_remove("TOLLGATE_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().unwrap();
-        let output = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = BufReader::new(stderr).read_to_string(&mut text);
-            sink.lock().unwrap().push_str(&text);
-        });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("tollgate listening") {
-                    let _ = tx.send(line.clone());
-                }
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("tollgate did not start: {}", output.lock().unwrap()));
-        let addr = line
-            .split(|c: char| c.is_whitespace() || c == '"' || c == ',')
-            .find_map(|w| {
-                w.strip_prefix("addr=")
-                    .or_else(|| w.strip_prefix("127.0.0.1:").map(|_| w))
-            })
-            .map(|a| a.to_string())
-            .or_else(|| {
-                line.find("127.0.0.1:")
-                    .map(|i| line[i..].split(['"', ' ', ',']).next().unwrap().to_string())
-            })
-            .expect("listening line names the address");
-        Running {
-            child,
-            addr,
-            output,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50));
-                return (status, self.output.lock().unwrap().clone());
-            }
-            if start.elapsed() > limit {
-                let _ = self.child.kill();
-                panic!(
-                    "tollgate did not exit in {limit:?}: {}",
-                    self.output.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
 }
 
 #[test]
@@ -174,9 +70,7 @@ fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("2 problem(s)")
-            && stderr.contains("TG_UNSET_A")
-            && stderr.contains("model_list[1] (b)"),
+        stderr.contains("2 problem(s)") && stderr.contains("TG_UNSET_A") && stderr.contains("model_list[1] (b)"),
         "{stderr}"
     );
 
@@ -199,10 +93,7 @@ fn an_invalid_config_does_not_start() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("config is invalid"));
-    let out = Command::new(BIN)
-        .env_remove("TOLLGATE_CONFIG")
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).env_remove("TOLLGATE_CONFIG").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
 }
@@ -225,10 +116,7 @@ fn without_keys_it_refuses_to_listen_beyond_loopback_unless_told() {
         "{text}"
     );
 
-    let path = write_config(
-        &dir,
-        &format!("{yaml}tollgate:\n  allow_unauthenticated: true\n"),
-    );
+    let path = write_config(&dir, &format!("{yaml}tollgate:\n  allow_unauthenticated: true\n"));
     let running = Running::start(&path, &["--host", "0.0.0.0"], &[]);
     running.signal("TERM");
     let (status, _) = running.wait(Duration::from_secs(10));
@@ -244,9 +132,7 @@ async fn sigterm_lets_a_running_stream_finish_then_exits_0() {
     let events: Vec<String> = (0..6).map(|i| chunk("u", &format!("t{i}"))).collect();
     mock.script([Reply::Sse(events, Duration::from_millis(150))]);
     let url = running.url("/v1/chat/completions");
-    let stream = tokio::spawn(async move {
-        stream_frames(&url, &[], json!({"model": "m", "stream": true})).await
-    });
+    let stream = tokio::spawn(async move { stream_frames(&url, &[], json!({"model": "m", "stream": true})).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     running.signal("TERM");
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -263,10 +149,9 @@ async fn sigterm_lets_a_running_stream_finish_then_exits_0() {
         text.ends_with("data: [DONE]\n\n") && text.contains("t5"),
         "the whole stream arrived: {text}"
     );
-    let (status, output) =
-        tokio::task::spawn_blocking(move || running.wait(Duration::from_secs(10)))
-            .await
-            .unwrap();
+    let (status, output) = tokio::task::spawn_blocking(move || running.wait(Duration::from_secs(10)))
+        .await
+        .unwrap();
     assert!(status.success(), "{output}");
     assert!(output.contains("drained=true"), "{output}");
 }
@@ -274,20 +159,13 @@ async fn sigterm_lets_a_running_stream_finish_then_exits_0() {
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_carry_one_access_line_per_request() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(&dir, "model_list:\n  - model_name: demo\n    litellm_params:\n      model: openai/demo\n      mock_response: hi\n");
+    let path = write_config(
+        &dir,
+        "model_list:\n  - model_name: demo\n    litellm_params:\n      model: openai/demo\n      mock_response: hi\n",
+    );
     let running = Running::start(&path, &["--log-format", "json"], &[]);
-    post_json(
-        &running.url("/v1/chat/completions"),
-        &[],
-        json!({"model": "demo"}),
-    )
-    .await;
-    post_json(
-        &running.url("/v1/chat/completions"),
-        &[],
-        json!({"model": "absent"}),
-    )
-    .await;
+    post_json(&running.url("/v1/chat/completions"), &[], json!({"model": "demo"})).await;
+    post_json(&running.url("/v1/chat/completions"), &[], json!({"model": "absent"})).await;
     running.signal("TERM");
     let (_, output) = tokio::task::spawn_blocking(move || running.wait(Duration::from_secs(10)))
         .await
@@ -335,12 +213,7 @@ async fn no_secret_appears_in_any_output_even_at_trace_level() {
         post_json(&url, &[("authorization", key)], body.clone()).await;
     }
     mock.script([Reply::Json(500, json!({"error": {"message": "boom"}}))]);
-    post_json(
-        &url,
-        &[("authorization", "Bearer sk-canary-client-44")],
-        body.clone(),
-    )
-    .await;
+    post_json(&url, &[("authorization", "Bearer sk-canary-client-44")], body.clone()).await;
     post_json(
         &url,
         &[("authorization", "Bearer sk-canary-client-44")],
@@ -366,10 +239,7 @@ async fn no_secret_appears_in_any_output_even_at_trace_level() {
     let (_, output) = tokio::task::spawn_blocking(move || running.wait(Duration::from_secs(10)))
         .await
         .unwrap();
-    assert!(
-        output.contains("request finished"),
-        "logs were written: {output}"
-    );
+    assert!(output.contains("request finished"), "logs were written: {output}");
     for canary in [
         "canary-provider-11",
         "canary-header-22",

@@ -42,12 +42,7 @@ async fn param_is_a_real_json_null_when_no_field_is_at_fault() {
     let gw = gateway(&mock, "").await;
     let answer = send("POST", &gw.url("/v1/chat/completions"), &[], "{oops").await;
     assert!(answer.json()["error"]["param"].is_null());
-    let answer = post_json(
-        &gw.url("/v1/chat/completions"),
-        &[],
-        json!({"model": "nope"}),
-    )
-    .await;
+    let answer = post_json(&gw.url("/v1/chat/completions"), &[], json!({"model": "nope"})).await;
     assert_eq!(answer.json()["error"]["param"], "model");
 }
 
@@ -55,12 +50,7 @@ async fn param_is_a_real_json_null_when_no_field_is_at_fault() {
 async fn unknown_models_are_404_and_say_how_to_list_models() {
     let mock = Mock::start().await;
     let gw = gateway(&mock, "").await;
-    let answer = post_json(
-        &gw.url("/v1/embeddings"),
-        &[],
-        json!({"model": "gpt-9", "input": "x"}),
-    )
-    .await;
+    let answer = post_json(&gw.url("/v1/embeddings"), &[], json!({"model": "gpt-9", "input": "x"})).await;
     assert_eq!(answer.status, 404);
     assert_eq!(answer.error_code(), "model_not_found");
     assert!(answer.json()["error"]["message"]
@@ -107,9 +97,7 @@ async fn bodies_over_the_limit_are_413_declared_or_not() {
         .map(|c| Ok(hyper::body::Frame::data(Bytes::copy_from_slice(c))))
         .collect();
     let body = http_body_util::StreamBody::new(futures::stream::iter(chunks));
-    let request = http::Request::post(gw.url("/v1/chat/completions"))
-        .body(body)
-        .unwrap();
+    let request = http::Request::post(gw.url("/v1/chat/completions")).body(body).unwrap();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(hyper_util::client::legacy::connect::HttpConnector::new());
     let response = client.request(request).await.unwrap();
@@ -139,11 +127,7 @@ async fn the_default_limit_is_32_mib() {
 #[tokio::test]
 async fn gateway_errors_never_echo_keys() {
     let mock = Mock::start().await;
-    let gw = gateway(
-        &mock,
-        "general_settings:\n  master_key: sk-master-canary-77\n",
-    )
-    .await;
+    let gw = gateway(&mock, "general_settings:\n  master_key: sk-master-canary-77\n").await;
     let url = gw.url("/v1/chat/completions");
     let answers = [
         post_json(
@@ -160,20 +144,13 @@ async fn gateway_errors_never_echo_keys() {
         .await,
         post_json(
             &url,
-            &[
-                ("authorization", "Bearer sk-master-canary-77"),
-                ("x-junk", "1"),
-            ],
+            &[("authorization", "Bearer sk-master-canary-77"), ("x-junk", "1")],
             json!({"model": "m", "api_key": "sk-body-canary"}),
         )
         .await,
     ];
     for answer in answers {
-        let text = format!(
-            "{:?} {}",
-            answer.headers,
-            String::from_utf8_lossy(&answer.body)
-        );
+        let text = format!("{:?} {}", answer.headers, String::from_utf8_lossy(&answer.body));
         for canary in ["canary-77", "canary-88", "sk-upstream-m", "sk-body-canary"] {
             assert!(!text.contains(canary), "{canary} leaked: {text}");
         }

@@ -5,9 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use async_openai::types::chat::{
-    ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs,
-};
+use async_openai::types::chat::{ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs};
 use common::*;
 use futures::StreamExt;
 use serde_json::json;
@@ -71,11 +69,7 @@ async fn the_response_comes_back_as_the_upstream_sent_it() {
     mock.script([Reply::Json(200, upstream.clone())]);
     let answer = post_json(&gw.url("/v1/chat/completions"), &[], json!({"model": "m"})).await;
     assert_eq!(answer.json(), upstream);
-    assert_eq!(
-        answer.header("connection"),
-        None,
-        "hop-by-hop headers are dropped"
-    );
+    assert_eq!(answer.header("connection"), None, "hop-by-hop headers are dropped");
 }
 
 #[tokio::test]
@@ -92,10 +86,7 @@ async fn the_seed_config_loads_unchanged_and_routes_exactly() {
             "https://api.kimi.com/coding/v1",
             &format!("http://{}/coding/v1", mock.addr),
         )
-        .replace(
-            "https://openrouter.ai/api/v1",
-            &format!("http://{}/api/v1", mock.addr),
-        )
+        .replace("https://openrouter.ai/api/v1", &format!("http://{}/api/v1", mock.addr))
         .replace(
             "http://ollama.ollama.svc.cluster.local:11434/v1",
             &format!("http://{}/v1", mock.addr),
@@ -117,31 +108,18 @@ async fn the_seed_config_loads_unchanged_and_routes_exactly() {
     let calls = mock.calls();
     assert_eq!(calls[0].path, "/coding/v1/chat/completions");
     assert_eq!(calls[0].json()["model"], "kimi-for-coding");
-    assert_eq!(
-        calls[0].header("authorization"),
-        Some("Bearer sk-kimi-canary")
-    );
+    assert_eq!(calls[0].header("authorization"), Some("Bearer sk-kimi-canary"));
     assert_eq!(calls[0].header("user-agent"), Some("claude-code/0.1.0"));
     assert_eq!(calls[0].header("x-kimi-client"), Some("Kimi-Code"));
     assert_eq!(calls[1].path, "/api/v1/chat/completions");
     assert_eq!(calls[1].json()["model"], "openrouter/free");
-    assert_eq!(
-        calls[1].header("authorization"),
-        Some("Bearer sk-or-canary")
-    );
-    assert_eq!(
-        calls[1].header("http-referer"),
-        Some("https://blog.eduard3v.com")
-    );
+    assert_eq!(calls[1].header("authorization"), Some("Bearer sk-or-canary"));
+    assert_eq!(calls[1].header("http-referer"), Some("https://blog.eduard3v.com"));
     assert_eq!(calls[1].header("x-title"), Some("LiteLLM-Automation"));
     assert_eq!(calls[2].path, "/v1/chat/completions");
     assert_eq!(calls[2].json()["model"], "llama3.1");
     assert_eq!(calls[2].header("authorization"), Some("Bearer dummy"));
-    assert_eq!(
-        calls[2].header("x-kimi-client"),
-        None,
-        "headers stay with their entry"
-    );
+    assert_eq!(calls[2].header("x-kimi-client"), None, "headers stay with their entry");
 }
 
 #[tokio::test]
@@ -155,27 +133,14 @@ async fn client_credentials_and_hop_by_hop_headers_never_go_upstream() {
         ("cookie", "session=secret"),
         ("openai-organization", "org-steer"),
         ("proxy-authorization", "Basic abc"),
-        (
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        ),
+        ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
         ("x-request-id", "req-1"),
     ];
-    let answer = post_json(
-        &gw.url("/v1/chat/completions"),
-        &headers,
-        json!({"model": "m"}),
-    )
-    .await;
+    let answer = post_json(&gw.url("/v1/chat/completions"), &headers, json!({"model": "m"})).await;
     assert_eq!(answer.status, 200);
     let call = &mock.calls()[0];
     assert_eq!(call.header("authorization"), Some("Bearer sk-upstream-m"));
-    for name in [
-        "x-api-key",
-        "cookie",
-        "openai-organization",
-        "proxy-authorization",
-    ] {
+    for name in ["x-api-key", "cookie", "openai-organization", "proxy-authorization"] {
         assert_eq!(call.header(name), None, "{name} must not go upstream");
     }
     assert!(!format!("{:?}", call.headers).contains("sk-master-canary"));
@@ -209,21 +174,12 @@ async fn steering_fields_in_the_body_are_refused() {
 async fn the_openai_sdk_works_against_the_gateway() {
     let mock = Mock::start().await;
     let extra = "general_settings:\n  master_key: sk-master\n";
-    let gw = TestGateway::start(&config_for(
-        &mock,
-        &[("chat-model", "upstream-chat")],
-        extra,
-    ))
-    .await;
+    let gw = TestGateway::start(&config_for(&mock, &[("chat-model", "upstream-chat")], extra)).await;
     let client = openai_client(&gw.url("/v1"), "sk-master");
 
     let models = client.models().list().await.unwrap();
     assert_eq!(
-        models
-            .data
-            .iter()
-            .map(|m| m.id.as_str())
-            .collect::<Vec<_>>(),
+        models.data.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
         ["chat-model"]
     );
 
@@ -270,11 +226,7 @@ async fn streams_are_relayed_chunk_by_chunk_as_they_arrive() {
         .iter()
         .map(|(_, b)| String::from_utf8_lossy(b).to_string())
         .collect();
-    let expected: String = events
-        .iter()
-        .map(|e| format!("data: {e}\n\n"))
-        .collect::<String>()
-        + "data: [DONE]\n\n";
+    let expected: String = events.iter().map(|e| format!("data: {e}\n\n")).collect::<String>() + "data: [DONE]\n\n";
     assert_eq!(text, expected, "the stream arrives byte for byte");
     // Each event arrives on its own, about one gap after the previous: nothing is buffered.
     let starts: Vec<_> = frames
@@ -348,12 +300,7 @@ async fn unreachable_upstream_is_502_and_slow_upstream_is_504() {
         mock.base()
     );
     let gw = TestGateway::start(&yaml).await;
-    let answer = post_json(
-        &gw.url("/v1/chat/completions"),
-        &[],
-        json!({"model": "down"}),
-    )
-    .await;
+    let answer = post_json(&gw.url("/v1/chat/completions"), &[], json!({"model": "down"})).await;
     assert_eq!(answer.status, 502);
     assert_eq!(answer.error_code(), "upstream_unreachable");
     assert!(
@@ -363,23 +310,13 @@ async fn unreachable_upstream_is_502_and_slow_upstream_is_504() {
 
     mock.script([Reply::Hang]);
     let started = std::time::Instant::now();
-    let answer = post_json(
-        &gw.url("/v1/chat/completions"),
-        &[],
-        json!({"model": "slow"}),
-    )
-    .await;
+    let answer = post_json(&gw.url("/v1/chat/completions"), &[], json!({"model": "slow"})).await;
     assert_eq!(answer.status, 504);
     assert_eq!(answer.error_code(), "upstream_timeout");
     assert!(started.elapsed() < Duration::from_secs(3));
 
     mock.script([Reply::Close]);
-    let answer = post_json(
-        &gw.url("/v1/chat/completions"),
-        &[],
-        json!({"model": "slow"}),
-    )
-    .await;
+    let answer = post_json(&gw.url("/v1/chat/completions"), &[], json!({"model": "slow"})).await;
     assert_eq!(answer.status, 502);
 }
 
@@ -387,16 +324,8 @@ async fn unreachable_upstream_is_502_and_slow_upstream_is_504() {
 async fn mock_response_answers_without_an_upstream() {
     let yaml = "model_list:\n  - model_name: demo\n    litellm_params:\n      model: openai/demo\n      mock_response: hello there world\n";
     let gw = TestGateway::start(yaml).await;
-    let answer = post_json(
-        &gw.url("/v1/chat/completions"),
-        &[],
-        json!({"model": "demo"}),
-    )
-    .await;
-    assert_eq!(
-        answer.json()["choices"][0]["message"]["content"],
-        "hello there world"
-    );
+    let answer = post_json(&gw.url("/v1/chat/completions"), &[], json!({"model": "demo"})).await;
+    assert_eq!(answer.json()["choices"][0]["message"]["content"], "hello there world");
     let (_, frames) = stream_frames(
         &gw.url("/v1/chat/completions"),
         &[],
@@ -437,9 +366,7 @@ async fn mock_response_answers_without_an_upstream() {
     assert_eq!(streamed, "hello there world");
     for path in ["/v1/completions", "/v1/embeddings", "/v1/responses"] {
         assert_eq!(
-            post_json(&gw.url(path), &[], json!({"model": "demo"}))
-                .await
-                .status,
+            post_json(&gw.url(path), &[], json!({"model": "demo"})).await.status,
             200,
             "{path}"
         );
@@ -455,20 +382,10 @@ async fn health_needs_no_key_and_readiness_reports_draining() {
         "general_settings:\n  master_key: k\n",
     ))
     .await;
-    assert_eq!(
-        send("GET", &gw.url("/health/liveliness"), &[], "")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(send("GET", &gw.url("/health/liveliness"), &[], "").await.status, 200);
     let ready = send("GET", &gw.url("/health/readiness"), &[], "").await;
     assert_eq!(ready.status, 200);
     assert_eq!(ready.json()["status"], "healthy");
     gw.gateway.start_draining();
-    assert_eq!(
-        send("GET", &gw.url("/health/readiness"), &[], "")
-            .await
-            .status,
-        503
-    );
+    assert_eq!(send("GET", &gw.url("/health/readiness"), &[], "").await.status, 503);
 }

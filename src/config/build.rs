@@ -48,14 +48,7 @@ impl Report {
 
     /// Keeps the keys tollgate implements; LiteLLM's others are dropped with a
     /// warning, and keys nobody knows are problems.
-    fn audit(
-        &mut self,
-        map: &mut Map<String, Value>,
-        implemented: &[&str],
-        known: &[&str],
-        section: &str,
-        at: &str,
-    ) {
+    fn audit(&mut self, map: &mut Map<String, Value>, implemented: &[&str], known: &[&str], section: &str, at: &str) {
         map.retain(|key, _| {
             if implemented.contains(&key.as_str()) {
                 return true;
@@ -68,9 +61,7 @@ impl Report {
             } else {
                 self.problems.push(Problem {
                     at: at.to_string(),
-                    message: format!(
-                        "unknown key `{section}{key}` (neither LiteLLM's nor tollgate's)"
-                    ),
+                    message: format!("unknown key `{section}{key}` (neither LiteLLM's nor tollgate's)"),
                 });
             }
             false
@@ -82,7 +73,11 @@ impl Report {
             .iter()
             .map(|(key, places)| {
                 let places: Vec<&str> = places.iter().filter(|p| !p.is_empty()).map(String::as_str).collect();
-                let place = if places.is_empty() { String::new() } else { format!(" (in {})", places.join(", ")) };
+                let place = if places.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (in {})", places.join(", "))
+                };
                 format!("`{key}`{place} is a LiteLLM setting tollgate does not implement yet; it is ignored")
             })
             .collect()
@@ -153,11 +148,7 @@ fn seconds(v: &Value) -> Result<f64, String> {
 }
 
 /// Loads a config from text; `base_dir` anchors relative `file:` references.
-pub fn load_str(
-    text: &str,
-    base_dir: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Loaded, Vec<Problem>> {
+pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
     let mut report = Report {
         problems: Vec::new(),
         ignored: BTreeMap::new(),
@@ -185,6 +176,7 @@ pub fn load_str(
         config_env: environment_variables(root.remove("environment_variables"), &mut report),
         base_dir: base_dir.to_path_buf(),
         files_read: Vec::new(),
+        fingerprint: sha2::Digest::chain_update(sha2::Sha256::default(), text.as_bytes()),
     };
 
     let general: raw::GeneralSettings = section(
@@ -225,12 +217,7 @@ pub fn load_str(
         }
     };
 
-    let deployments = model_list(
-        root.remove("model_list"),
-        default_timeout,
-        &mut resolver,
-        &mut report,
-    );
+    let deployments = model_list(root.remove("model_list"), default_timeout, &mut resolver, &mut report);
     let mut groups: HashMap<Arc<str>, Vec<Arc<Deployment>>> = HashMap::new();
     let mut model_names = Vec::new();
     for d in &deployments {
@@ -263,6 +250,7 @@ pub fn load_str(
             max_body_bytes: (max_mb * 1024.0 * 1024.0) as usize,
             allow_unauthenticated: own.allow_unauthenticated,
             secret_files: resolver.files_read,
+            fingerprint: sha2::Digest::finalize(resolver.fingerprint).into(),
         },
         warnings,
     })
@@ -310,10 +298,7 @@ fn model_list(
             return vec![];
         }
         Some(other) => {
-            report.problem(
-                "model_list",
-                format!("must be a list, found {}", kind(&other)),
-            );
+            report.problem("model_list", format!("must be a list, found {}", kind(&other)));
             return vec![];
         }
     };
@@ -358,18 +343,9 @@ fn deployment(
     report.audit(&mut entry, ENTRY_KEYS, litellm::MODEL_ENTRY, "", at);
     if let Some(params) = entry.get_mut("litellm_params") {
         match params {
-            Value::Object(params) => report.audit(
-                params,
-                PARAM_KEYS,
-                litellm::LITELLM_PARAMS,
-                "litellm_params.",
-                at,
-            ),
+            Value::Object(params) => report.audit(params, PARAM_KEYS, litellm::LITELLM_PARAMS, "litellm_params.", at),
             other => {
-                report.problem(
-                    at,
-                    format!("litellm_params must be a mapping, found {}", kind(other)),
-                );
+                report.problem(at, format!("litellm_params must be a mapping, found {}", kind(other)));
                 return None;
             }
         }
@@ -419,10 +395,7 @@ fn deployment(
     });
 
     let mut headers = HeaderMap::new();
-    for (field, map) in [
-        ("headers", &params.headers),
-        ("extra_headers", &params.extra_headers),
-    ] {
+    for (field, map) in [("headers", &params.headers), ("extra_headers", &params.extra_headers)] {
         for (name, value) in map.iter().flatten() {
             let where_ = format!("{at} litellm_params.{field}.{name}");
             let Some(value) = scalar(value) else {
@@ -472,15 +445,13 @@ fn deployment(
 /// Checks `api_base` and derives each endpoint's URL and the host.
 fn upstream_urls(base: &str) -> Result<([Uri; 4], String), String> {
     let base = base.trim().trim_end_matches('/');
-    let uri: Uri = base.parse().map_err(|_| format!("`{base}` is not a URL"))?;
+    // The value is never echoed: it may have come from a secret reference.
+    let uri: Uri = base.parse().map_err(|_| "is not a URL".to_string())?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
-        _ => return Err(format!("`{base}` must start with http:// or https://")),
+        _ => return Err("must start with http:// or https://".into()),
     }
-    let host = uri
-        .host()
-        .ok_or_else(|| format!("`{base}` has no host"))?
-        .to_string();
+    let host = uri.host().ok_or("has no host")?.to_string();
     if uri.query().is_some() || base.contains('#') {
         return Err("must not carry a query string or fragment".into());
     }
@@ -502,13 +473,11 @@ fn upstream_urls(base: &str) -> Result<([Uri; 4], String), String> {
 
 /// A configured header, its value marked sensitive so it is never logged.
 fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let name = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| "is not a valid header name".to_string())?;
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "is not a valid header name".to_string())?;
     if RESERVED_HEADERS.contains(&name.as_str()) {
         return Err("is set by the gateway itself and cannot be configured".into());
     }
-    let mut value =
-        HeaderValue::from_str(value).map_err(|_| "is not a valid header value".to_string())?;
+    let mut value = HeaderValue::from_str(value).map_err(|_| "is not a valid header value".to_string())?;
     value.set_sensitive(true);
     Ok((name, value))
 }
@@ -571,10 +540,7 @@ fn keys(
         };
         if let Some(d) = digest {
             if !digests.insert(d) {
-                report.problem(
-                    &at,
-                    "this key is already used by the master key or another client",
-                );
+                report.problem(&at, "this key is already used by the master key or another client");
             }
         }
         let models = client.models.map(|models| {

@@ -5,6 +5,7 @@ mod build;
 pub mod litellm_keys;
 mod raw;
 mod resolve;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -61,6 +62,8 @@ pub struct Config {
     pub allow_unauthenticated: bool,
     /// Files read through `file:` references, to be watched for rotation.
     pub secret_files: Vec<PathBuf>,
+    /// Digest of the config text and every secret file it read.
+    pub fingerprint: [u8; 32],
 }
 
 impl Config {
@@ -110,10 +113,7 @@ impl Deployment {
 }
 
 /// Reads and loads a config file. `env` looks up environment variables.
-pub fn load_file(
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Loaded, Vec<Problem>> {
+pub fn load_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![Problem {
             at: path.display().to_string(),

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 /// Where references are looked up. Tests pass their own environment so they
 /// never touch the process's.
 pub struct Resolver<'a> {
@@ -14,6 +16,9 @@ pub struct Resolver<'a> {
     pub base_dir: PathBuf,
     /// Every file a `file:` reference read, so a watcher can follow them.
     pub files_read: Vec<PathBuf>,
+    /// Digest of everything read (config text and secret files): a reload
+    /// swaps only when this changes.
+    pub fingerprint: Sha256,
 }
 
 const ENV_PREFIX: &str = "os.environ/";
@@ -31,18 +36,14 @@ impl Resolver<'_> {
             if let Some((_, value)) = self.config_env.iter().find(|(k, _)| k == name) {
                 return Ok(value.clone());
             }
-            return (self.env)(name)
-                .ok_or_else(|| format!("environment variable {name} is not set"));
+            return (self.env)(name).ok_or_else(|| format!("environment variable {name} is not set"));
         }
         if let Some(path) = raw.strip_prefix(FILE_PREFIX) {
             let path = self.base_dir.join(Path::new(path.trim()));
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "secret file {} cannot be read: {}",
-                    path.display(),
-                    e.kind()
-                )
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("secret file {} cannot be read: {}", path.display(), e.kind()))?;
+            self.fingerprint.update(path.as_os_str().as_encoded_bytes());
+            self.fingerprint.update(text.as_bytes());
             self.files_read.push(path);
             // Secret volumes and `echo` leave a trailing newline that is never part of a key.
             return Ok(text.trim_end_matches(['\n', '\r']).to_string());
@@ -61,6 +62,7 @@ mod tests {
             config_env: vec![],
             base_dir: std::env::temp_dir(),
             files_read: vec![],
+            fingerprint: Sha256::new(),
         }
     }
 

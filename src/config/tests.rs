@@ -21,8 +21,7 @@ fn problems(yaml: &str) -> Vec<String> {
         .collect()
 }
 
-const ONE: &str =
-    "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n";
+const ONE: &str = "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n";
 
 #[test]
 fn a_minimal_config_defaults_to_openai() {
@@ -66,7 +65,7 @@ general_settings:
     let expect = [
         "model_list[0] (a) litellm_params.api_key: environment variable MISSING_ONE is not set",
         "model_list[1] (b) litellm_params.model: provider `anthropic` is a LiteLLM provider tollgate does not support yet",
-        "model_list[2] (c) litellm_params.api_base: `ftp://nope` must start with http:// or https://",
+        "model_list[2] (c) litellm_params.api_base: must start with http:// or https://",
         "model_list[3] (): unknown key `litellm_params.tiemout`",
         "model_list[2] (c) litellm_params.headers.Host: is set by the gateway itself",
         "general_settings.master_key: environment variable MISSING_TWO is not set",
@@ -77,10 +76,7 @@ general_settings:
             "missing `{e}` in {found:#?}"
         );
     }
-    assert!(
-        found.iter().any(|f| f.contains("model_name is empty")),
-        "{found:#?}"
-    );
+    assert!(found.iter().any(|f| f.contains("model_name is empty")), "{found:#?}");
 }
 
 #[test]
@@ -99,10 +95,7 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
         1,
         "{w}"
     );
-    assert!(
-        w.contains("(in model_list[0] (m), model_list[1] (n))"),
-        "{w}"
-    );
+    assert!(w.contains("(in model_list[0] (m), model_list[1] (n))"), "{w}");
     for key in [
         "litellm_settings.drop_params",
         "litellm_settings.cache",
@@ -115,9 +108,7 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
         "{ONE}nonsense_section: 1\ngeneral_settings:\n  master_kee: x\n"
     ));
     assert!(
-        found
-            .iter()
-            .any(|p| p.contains("unknown key `nonsense_section`")),
+        found.iter().any(|p| p.contains("unknown key `nonsense_section`")),
         "{found:?}"
     );
     assert!(
@@ -182,25 +173,16 @@ fn clients_are_validated() {
     assert!(found.contains("already used by the master key"), "{found}");
     assert!(found.contains("`a` is used twice"), "{found}");
     assert!(found.contains("64 hexadecimal digits"), "{found}");
-    assert!(
-        found.contains("exactly one of `key` or `key_sha256`"),
-        "{found}"
-    );
+    assert!(found.contains("exactly one of `key` or `key_sha256`"), "{found}");
     assert!(found.contains("`ghost` is not a model_name"), "{found}");
 }
 
 #[test]
 fn environment_variables_section_feeds_references() {
-    let yaml = format!(
-        "environment_variables:\n  MY_KEY: sk-inline\n{ONE}      api_key: os.environ/MY_KEY\n"
-    );
+    let yaml = format!("environment_variables:\n  MY_KEY: sk-inline\n{ONE}      api_key: os.environ/MY_KEY\n");
     let loaded = load(&yaml).unwrap();
     assert_eq!(
-        loaded.config.deployments[0]
-            .api_key
-            .as_ref()
-            .unwrap()
-            .expose(),
+        loaded.config.deployments[0].api_key.as_ref().unwrap().expose(),
         "sk-inline"
     );
 }

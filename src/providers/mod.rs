@@ -107,9 +107,7 @@ pub fn parse_model(model: &str) -> Result<(&'static Provider, &str), String> {
         ));
     };
     if upstream.is_empty() {
-        return Err(format!(
-            "`{model}` names no model after the provider prefix"
-        ));
+        return Err(format!("`{model}` names no model after the provider prefix"));
     }
     if let Some(provider) = OPENAI_COMPATIBLE.iter().find(|p| p.name == prefix) {
         return Ok((provider, upstream));
@@ -136,10 +134,7 @@ mod tests {
     fn everything_after_the_first_slash_is_the_upstream_model() {
         let (p, m) = parse_model("openai/openrouter/free").unwrap();
         assert_eq!((p.name, m), ("openai", "openrouter/free"));
-        assert_eq!(
-            parse_model("openrouter/meta/llama").unwrap().1,
-            "meta/llama"
-        );
+        assert_eq!(parse_model("openrouter/meta/llama").unwrap().1, "meta/llama");
     }
 
     #[test]
@@ -148,9 +143,7 @@ mod tests {
         assert!(parse_model("anthropic/claude")
             .unwrap_err()
             .contains("does not support yet"));
-        assert!(parse_model("opnai/x")
-            .unwrap_err()
-            .contains("unknown provider"));
+        assert!(parse_model("opnai/x").unwrap_err().contains("unknown provider"));
         assert!(parse_model("openai/").is_err());
     }
 }

@@ -2,6 +2,8 @@
 //! the real gateway on 127.0.0.1:0, and small raw-HTTP helpers.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -64,6 +66,8 @@ struct MockState {
     script: Mutex<VecDeque<Reply>>,
     /// SSE streams whose reader went away before the end.
     cancelled: AtomicUsize,
+    /// TCP connections accepted.
+    connections: AtomicUsize,
 }
 
 /// A scripted OpenAI-compatible upstream on loopback.
@@ -84,6 +88,7 @@ impl Mock {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                shared.connections.fetch_add(1, Ordering::SeqCst);
                 let state = shared.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| answer(state.clone(), req));
@@ -110,6 +115,10 @@ impl Mock {
         self.state.calls.lock().unwrap().clone()
     }
 
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
     pub fn cancelled(&self) -> usize {
         self.state.cancelled.load(Ordering::SeqCst)
     }
@@ -117,16 +126,9 @@ impl Mock {
 
 type MockBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
-async fn answer(
-    state: Arc<MockState>,
-    req: Request<Incoming>,
-) -> Result<Response<MockBody>, std::io::Error> {
+async fn answer(state: Arc<MockState>, req: Request<Incoming>) -> Result<Response<MockBody>, std::io::Error> {
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let call = Call {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
@@ -134,20 +136,11 @@ async fn answer(
         body,
     };
     state.calls.lock().unwrap().push(call.clone());
-    let reply = state
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(Reply::Echo);
+    let reply = state.script.lock().unwrap().pop_front().unwrap_or(Reply::Echo);
     respond(state, reply, &call).await
 }
 
-async fn respond(
-    state: Arc<MockState>,
-    reply: Reply,
-    call: &Call,
-) -> Result<Response<MockBody>, std::io::Error> {
+async fn respond(state: Arc<MockState>, reply: Reply, call: &Call) -> Result<Response<MockBody>, std::io::Error> {
     let mut reply = reply;
     loop {
         match reply {
@@ -208,12 +201,7 @@ fn json_reply(status: u16, value: Value) -> Response<MockBody> {
         .unwrap()
 }
 
-fn sse(
-    state: Arc<MockState>,
-    events: Vec<String>,
-    gap: Duration,
-    finish: bool,
-) -> Response<MockBody> {
+fn sse(state: Arc<MockState>, events: Vec<String>, gap: Duration, finish: bool) -> Response<MockBody> {
     type Item = Result<Frame<Bytes>, std::io::Error>;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(1);
     tokio::spawn(async move {
@@ -231,9 +219,7 @@ fn sse(
             }
         }
         if finish {
-            let _ = tx
-                .send(Ok(Frame::data(Bytes::from_static(b"data: [DONE]\n\n"))))
-                .await;
+            let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"data: [DONE]\n\n")))).await;
         } else {
             // The connection breaks mid-stream: the body ends with an error.
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -263,10 +249,7 @@ impl TestGateway {
 
     /// Starts with these environment variables visible to `os.environ/`.
     pub async fn start_with_env(yaml: &str, env: &[(&str, &str)]) -> TestGateway {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let lookup = move |name: &str| env.get(name).cloned();
         let loaded = tollgate::config::load_str(yaml, std::path::Path::new("."), &lookup)
             .unwrap_or_else(|problems| panic!("config should load: {problems:?}"));
@@ -334,8 +317,7 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("JSON body, got {:?}", self.body))
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("JSON body, got {:?}", self.body))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -356,12 +338,7 @@ impl Answer {
     }
 }
 
-pub async fn send(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<Bytes>,
-) -> Answer {
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Answer {
     let mut builder = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
@@ -386,11 +363,7 @@ pub async fn post_json(url: &str, headers: &[(&str, &str)], body: Value) -> Answ
 }
 
 /// Streams a POST and returns each data frame with the time it arrived.
-pub async fn stream_frames(
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Value,
-) -> (StatusCode, Vec<(Instant, Bytes)>) {
+pub async fn stream_frames(url: &str, headers: &[(&str, &str)], body: Value) -> (StatusCode, Vec<(Instant, Bytes)>) {
     let mut builder = Request::builder()
         .method("POST")
         .uri(url)
@@ -399,11 +372,7 @@ pub async fn stream_frames(
         builder = builder.header(*k, *v);
     }
     let response = http_client()
-        .request(
-            builder
-                .body(Full::new(Bytes::from(body.to_string())))
-                .unwrap(),
-        )
+        .request(builder.body(Full::new(Bytes::from(body.to_string()))).unwrap())
         .await
         .unwrap();
     let status = response.status();
@@ -423,10 +392,7 @@ pub async fn stream_frames(
 }
 
 /// async-openai needs a process-wide rustls provider even for plain HTTP.
-pub fn openai_client(
-    base: &str,
-    key: &str,
-) -> async_openai::Client<async_openai::config::OpenAIConfig> {
+pub fn openai_client(base: &str, key: &str) -> async_openai::Client<async_openai::config::OpenAIConfig> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = async_openai::config::OpenAIConfig::new()
         .with_api_base(base)
