@@ -123,6 +123,7 @@ impl Gateway {
         record: &mut Record,
     ) -> Result<Response<GatewayBody>, GatewayError> {
         let config = self.config.load_full();
+        record.endpoint = Some(endpoint);
         let (parts, body) = request.into_parts();
         // Authenticate before reading the body: an unauthenticated caller costs nothing.
         let caller = config.keys.authenticate(&parts.headers)?;

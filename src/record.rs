@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Deployment;
+use crate::providers::Endpoint;
+use crate::spend::Usage;
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,14 @@ pub struct Record {
     pub deployment: Option<Arc<Deployment>>,
     /// The caller's name (client label, `master` or `anonymous`).
     pub client: Arc<str>,
+    /// The API endpoint, once routed.
+    pub endpoint: Option<Endpoint>,
+    /// Token usage reported by the provider (body or stream), when known.
+    pub usage: Option<Usage>,
+    /// Attempts that failed and were retried on the same model group.
+    pub retries: u32,
+    /// Times the request moved on to a fallback model group.
+    pub fallbacks: u32,
     pub stream: bool,
     pub status: u16,
     /// The gateway's error code when the gateway answered with an error.
@@ -48,6 +58,10 @@ impl Record {
             model: None,
             deployment: None,
             client: Arc::from("-"),
+            endpoint: None,
+            usage: None,
+            retries: 0,
+            fallbacks: 0,
             stream: false,
             status: 0,
             error: None,
