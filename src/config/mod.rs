@@ -2,9 +2,12 @@
 //! references resolved, and built into a `Config` that cannot be wrong.
 
 mod build;
+mod clients;
+mod deployment;
 pub mod litellm_keys;
 mod raw;
 mod resolve;
+mod settings;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -20,6 +23,7 @@ use crate::providers::{Endpoint, Provider};
 use crate::secret::Secret;
 
 pub use build::load_str;
+pub use settings::TelemetrySettings;
 
 /// One thing wrong with a config file, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +68,10 @@ pub struct Config {
     pub secret_files: Vec<PathBuf>,
     /// Digest of the config text and every secret file it read.
     pub fingerprint: [u8; 32],
+    /// OTLP export (`tollgate.telemetry`); applied at start only.
+    pub telemetry: TelemetrySettings,
+    /// The currency spend is reported in (`tollgate.spend`).
+    pub currency: crate::spend::Currency,
 }
 
 impl Config {
@@ -103,6 +111,9 @@ pub struct Deployment {
     pub timeout: Duration,
     /// Answer with this text instead of calling the provider.
     pub mock_response: Option<Arc<str>>,
+    /// USD prices per token: the bundled table's, or the entry's own;
+    /// `None` when unknown (counted as unpriced, never as free).
+    pub price: Option<crate::spend::Price>,
 }
 
 impl Deployment {

@@ -18,9 +18,10 @@ pub struct ModelEntry {
     pub model_name: String,
     /// How to reach the deployment.
     pub litellm_params: LitellmParams,
-    /// Free-form metadata (LiteLLM's `model_info`); accepted, not interpreted yet.
-    #[serde(default, rename = "model_info")]
-    pub _model_info: Option<serde::de::IgnoredAny>,
+    /// LiteLLM's free-form metadata. tollgate reads `base_model` (whose
+    /// bundled prices this entry borrows); the rest is accepted as is.
+    #[serde(default)]
+    pub model_info: Option<serde_json::Map<String, Value>>,
 }
 
 /// `litellm_params` of a `model_list` entry (the subset tollgate implements;
@@ -52,6 +53,21 @@ pub struct LitellmParams {
     /// Answer with this text without calling any provider (LiteLLM's mock).
     #[serde(default)]
     pub mock_response: Option<String>,
+    /// USD per input token, overriding the bundled price.
+    #[serde(default)]
+    pub input_cost_per_token: Option<f64>,
+    /// USD per output token, overriding the bundled price.
+    #[serde(default)]
+    pub output_cost_per_token: Option<f64>,
+    /// USD per cached input token read.
+    #[serde(default)]
+    pub cache_read_input_token_cost: Option<f64>,
+    /// USD per input token written to the provider's cache.
+    #[serde(default)]
+    pub cache_creation_input_token_cost: Option<f64>,
+    /// USD per reasoning token (else billed as output).
+    #[serde(default)]
+    pub output_cost_per_reasoning_token: Option<f64>,
 }
 
 /// `general_settings` (implemented subset).
@@ -86,6 +102,51 @@ pub struct TollgateSettings {
     /// default: with no key configured tollgate only serves on loopback.
     #[serde(default)]
     pub allow_unauthenticated: bool,
+    /// Where traces and metrics go (OTLP). Read at start; a reload that
+    /// changes it is reported and applies on the next start.
+    #[serde(default)]
+    pub telemetry: Option<TelemetryEntry>,
+    /// How spend is reported.
+    #[serde(default)]
+    pub spend: Option<SpendEntry>,
+}
+
+/// `tollgate.telemetry`: OTLP export. Each key, when set, wins over the
+/// matching standard `OTEL_*` environment variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryEntry {
+    /// Collector endpoint, e.g. `http://otel-collector:4317` (gRPC) or
+    /// `http://otel-collector:4318` (HTTP). Unset: nothing is pushed.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// `grpc` or `http/protobuf`.
+    #[serde(default)]
+    pub otlp_protocol: Option<String>,
+    /// Headers sent to the collector; values may be secret references.
+    #[serde(default)]
+    pub otlp_headers: Option<BTreeMap<String, String>>,
+    /// `service.name` of the exported resource (default `tollgate`).
+    #[serde(default)]
+    pub service_name: Option<String>,
+    /// Seconds between metric exports (default 60, as OTel's).
+    #[serde(default)]
+    pub export_interval: Option<Value>,
+    /// Record prompts and completions on spans. Off: they never leave the gateway.
+    #[serde(default)]
+    pub record_content: bool,
+}
+
+/// `tollgate.spend`: the currency spend is reported in.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpendEntry {
+    /// ISO 4217 code, e.g. `EUR` (default `USD`).
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Units of `currency` per US dollar, e.g. `0.92`. Required unless USD.
+    #[serde(default)]
+    pub per_usd: Option<f64>,
 }
 
 /// One client of `tollgate.clients`.

@@ -194,3 +194,34 @@ fn debug_output_of_a_config_holds_no_secret() {
     let debug = format!("{:?}", loaded.config);
     assert!(!debug.contains("canary"), "{debug}");
 }
+
+#[test]
+fn prices_come_from_the_table_the_entry_or_base_model() {
+    let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/gpt-4o\n  - model_name: b\n    litellm_params:\n      model: openai/my-finetune\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n  - model_name: c\n    litellm_params:\n      model: openai/private\n    model_info:\n      base_model: gpt-4o\n  - model_name: d\n    litellm_params:\n      model: openai/unknown-model-xyz\n";
+    let loaded = load(yaml).unwrap();
+    let d = &loaded.config.deployments;
+    assert!(d[0].price.unwrap().input > 0.0, "gpt-4o is in the bundled table");
+    assert_eq!(
+        (d[1].price.unwrap().input, d[1].price.unwrap().output),
+        (0.000001, 0.000002)
+    );
+    assert_eq!(d[2].price, d[0].price, "base_model borrows the table's price");
+    assert_eq!(d[3].price, None, "unknown models are unpriced, not free");
+}
+
+#[test]
+fn telemetry_and_spend_settings() {
+    let yaml = format!(
+        "{ONE}tollgate:\n  telemetry:\n    otlp_endpoint: http://collector:4317\n    otlp_protocol: grpc\n    otlp_headers:\n      authorization: os.environ/SET\n    export_interval: 5\n  spend:\n    currency: eur\n    per_usd: 0.92\n"
+    );
+    let config = load(&yaml).unwrap().config;
+    assert_eq!(config.telemetry.otlp_endpoint.as_deref(), Some("http://collector:4317"));
+    assert_eq!(config.telemetry.otlp_headers[0].1.expose(), "sk-from-env");
+    assert_eq!(config.telemetry.export_interval, Some(Duration::from_secs(5)));
+    assert_eq!(config.currency.code, "EUR");
+    let found = problems(&format!(
+        "{ONE}tollgate:\n  telemetry:\n    otlp_protocol: udp\n  spend:\n    currency: EUR\n"
+    ));
+    assert!(found.iter().any(|p| p.contains("otlp_protocol")), "{found:?}");
+    assert!(found.iter().any(|p| p.contains("per_usd")), "{found:?}");
+}

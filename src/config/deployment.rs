@@ -1,0 +1,244 @@
+//! One `model_list` entry to a `Deployment`: provider, URL, key, headers,
+//! timeout and price, each field checked even when another failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Uri};
+use serde_json::Value;
+
+use super::build::{kind, mapping, scalar, seconds, typed, Report};
+use super::litellm_keys as litellm;
+use super::raw;
+use super::resolve::Resolver;
+use super::Deployment;
+use crate::providers::{self, Endpoint};
+use crate::secret::Secret;
+use crate::spend;
+
+/// Headers the gateway owns on the upstream connection; a config may not set them.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+];
+
+pub(super) fn model_list(
+    value: Option<Value>,
+    default_timeout: f64,
+    resolver: &mut Resolver,
+    report: &mut Report,
+) -> Vec<Arc<Deployment>> {
+    let entries = match value {
+        Some(Value::Array(entries)) => entries,
+        Some(Value::Null) | None => {
+            report.problem("model_list", "is missing or empty: list at least one model");
+            return vec![];
+        }
+        Some(other) => {
+            report.problem("model_list", format!("must be a list, found {}", kind(&other)));
+            return vec![];
+        }
+    };
+    if entries.is_empty() {
+        report.problem("model_list", "is empty: list at least one model");
+    }
+    let mut out = Vec::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        let name = entry
+            .get("model_name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let at = format!("model_list[{index}] ({name})");
+        if let Some(d) = deployment(entry, index, &at, default_timeout, resolver, report) {
+            out.push(Arc::new(d));
+        }
+    }
+    out
+}
+
+const ENTRY_KEYS: &[&str] = &["model_name", "litellm_params", "model_info"];
+const PARAM_KEYS: &[&str] = &[
+    "model",
+    "api_base",
+    "api_key",
+    "headers",
+    "extra_headers",
+    "timeout",
+    "mock_response",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+    "output_cost_per_reasoning_token",
+];
+
+fn deployment(
+    entry: Value,
+    index: usize,
+    at: &str,
+    default_timeout: f64,
+    resolver: &mut Resolver,
+    report: &mut Report,
+) -> Option<Deployment> {
+    let mut entry = mapping(entry, at, report)?;
+    report.audit(&mut entry, ENTRY_KEYS, litellm::MODEL_ENTRY, "", at);
+    if let Some(params) = entry.get_mut("litellm_params") {
+        match params {
+            Value::Object(params) => report.audit(params, PARAM_KEYS, litellm::LITELLM_PARAMS, "litellm_params.", at),
+            other => {
+                report.problem(at, format!("litellm_params must be a mapping, found {}", kind(other)));
+                return None;
+            }
+        }
+    }
+    let entry: raw::ModelEntry = typed(Value::Object(entry), at, report)?;
+    let params = entry.litellm_params;
+    let before = report.problems.len();
+
+    let model_name = entry.model_name.trim();
+    if model_name.is_empty() {
+        report.problem(at, "model_name is empty");
+    }
+    let mut resolve = |field: &str, raw: &str, report: &mut Report| {
+        resolver
+            .resolve(raw)
+            .map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e))
+            .ok()
+    };
+    // Each field is checked even when an earlier one failed, so one run reports every problem.
+    let provider = resolve("model", &params.model, report).and_then(|model| {
+        providers::parse_model(&model)
+            .map(|(provider, upstream)| (provider, upstream.to_string()))
+            .map_err(|e| report.problem(format!("{at} litellm_params.model"), e))
+            .ok()
+    });
+    let api_key = params
+        .api_key
+        .as_ref()
+        .and_then(|raw| resolve("api_key", raw, report))
+        .map(Secret::new);
+    let base = match (&params.api_base, provider.as_ref().map(|p| p.0)) {
+        (Some(raw), _) => resolve("api_base", raw, report),
+        (None, Some(provider)) => match provider.default_base {
+            Some(default) => Some(default.to_string()),
+            None => {
+                let message = format!("provider `{}` needs an api_base", provider.name);
+                report.problem(format!("{at} litellm_params.api_base"), message);
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let urls = base.and_then(|base| {
+        upstream_urls(&base)
+            .map_err(|e| report.problem(format!("{at} litellm_params.api_base"), e))
+            .ok()
+    });
+
+    let mut headers = HeaderMap::new();
+    for (field, map) in [("headers", &params.headers), ("extra_headers", &params.extra_headers)] {
+        for (name, value) in map.iter().flatten() {
+            let where_ = format!("{at} litellm_params.{field}.{name}");
+            let Some(value) = scalar(value) else {
+                report.problem(where_, "must be a string");
+                continue;
+            };
+            let Some(value) = resolve(field, &value, report) else {
+                continue;
+            };
+            match header(name, &value) {
+                Ok((n, v)) => {
+                    headers.insert(n, v);
+                }
+                Err(e) => report.problem(where_, e),
+            }
+        }
+    }
+    let timeout = match params.timeout.as_ref().map(seconds) {
+        None => default_timeout,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            report.problem(format!("{at} litellm_params.timeout"), e);
+            default_timeout
+        }
+    };
+    let (Some((provider, upstream_model)), Some((urls, server_address))) = (provider, urls) else {
+        return None;
+    };
+    if report.problems.len() > before {
+        return None;
+    }
+    let base_model = entry
+        .model_info
+        .as_ref()
+        .and_then(|info| info.get("base_model"))
+        .and_then(Value::as_str);
+    let prices = spend::PriceOverride {
+        input: params.input_cost_per_token,
+        output: params.output_cost_per_token,
+        cache_read: params.cache_read_input_token_cost,
+        cache_write: params.cache_creation_input_token_cost,
+        reasoning: params.output_cost_per_reasoning_token,
+    };
+    let price = spend::price_for(provider.name, &upstream_model, base_model, &prices);
+    Some(Deployment {
+        model_name: Arc::from(model_name),
+        index,
+        provider,
+        upstream_model_json: Arc::from(serde_json::to_string(&upstream_model).unwrap_or_default()),
+        upstream_model: Arc::from(upstream_model),
+        urls,
+        server_address: Arc::from(server_address),
+        api_key,
+        headers,
+        timeout: Duration::from_secs_f64(timeout),
+        mock_response: params.mock_response.map(Arc::from),
+        price,
+    })
+}
+
+/// Checks `api_base` and derives each endpoint's URL and the host.
+fn upstream_urls(base: &str) -> Result<([Uri; 4], String), String> {
+    let base = base.trim().trim_end_matches('/');
+    // The value is never echoed: it may have come from a secret reference.
+    let uri: Uri = base.parse().map_err(|_| "is not a URL".to_string())?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err("must start with http:// or https://".into()),
+    }
+    let host = uri.host().ok_or("has no host")?.to_string();
+    if uri.query().is_some() || base.contains('#') {
+        return Err("must not carry a query string or fragment".into());
+    }
+    let url = |e: Endpoint| {
+        format!("{base}{}", e.suffix())
+            .parse::<Uri>()
+            .map_err(|e| e.to_string())
+    };
+    Ok((
+        [
+            url(Endpoint::ALL[0])?,
+            url(Endpoint::ALL[1])?,
+            url(Endpoint::ALL[2])?,
+            url(Endpoint::ALL[3])?,
+        ],
+        host,
+    ))
+}
+
+/// A configured header, its value marked sensitive so it is never logged.
+fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "is not a valid header name".to_string())?;
+    if RESERVED_HEADERS.contains(&name.as_str()) {
+        return Err("is set by the gateway itself and cannot be configured".into());
+    }
+    let mut value = HeaderValue::from_str(value).map_err(|_| "is not a valid header value".to_string())?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}
