@@ -43,10 +43,10 @@ struct ServeArgs {
     #[arg(short, long, env = "TOLLGATE_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on. Without any key configured, only a loopback address serves.
-    #[arg(long, env = "TOLLGATE_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "TOLLGATE_LISTEN_HOST", default_value = "127.0.0.1")]
     host: String,
     /// Port to listen on (0 picks a free one).
-    #[arg(long, env = "TOLLGATE_PORT", default_value_t = 4000)]
+    #[arg(long, env = "TOLLGATE_LISTEN_PORT", default_value_t = 4000)]
     port: u16,
     /// Log line format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "text")]
@@ -84,11 +84,15 @@ fn check(path: &std::path::Path) -> ExitCode {
                 println!("warning: {warning}");
             }
             println!(
-                "ok: {} ({} models, {} deployments, {} keyed)",
+                "ok: {} ({} models, {} deployments, {})",
                 path.display(),
                 config.model_names.len(),
                 config.deployments.len(),
-                if config.requires_key() { "keys" } else { "no keys" }
+                match (config.requires_key(), config.allow_unauthenticated) {
+                    (true, _) => "keys required",
+                    (false, false) => "no keys: serves on loopback only",
+                    (false, true) => "no keys: serves anyone",
+                }
             );
             ExitCode::SUCCESS
         }
