@@ -11,8 +11,14 @@ set -euo pipefail
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-1.33.0}"
 
 cd "$(dirname "$0")"
-if ! command -v kubernetes-validate >/dev/null 2>&1; then
-    echo "validate.sh: kubernetes-validate is not on PATH (pip install kubernetes-validate==1.37.0)" >&2
+# pip may put the script where PATH does not look (pyenv shims need a
+# rehash); the module form works wherever python3 can import it.
+if command -v kubernetes-validate >/dev/null 2>&1; then
+    validate=(kubernetes-validate)
+elif python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then
+    validate=(python3 -m kubernetes_validate)
+else
+    echo "validate.sh: kubernetes-validate is not installed (pip install kubernetes-validate==1.37.0)" >&2
     exit 2
 fi
 
@@ -27,4 +33,4 @@ if [ "${#manifests[@]}" -eq 0 ]; then
     exit 1
 fi
 
-kubernetes-validate --strict --kubernetes-version "$KUBERNETES_VERSION" "${manifests[@]}"
+"${validate[@]}" --strict --kubernetes-version "$KUBERNETES_VERSION" "${manifests[@]}"
