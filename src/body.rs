@@ -1,6 +1,7 @@
 //! Response bodies: one boxed type for everything the gateway answers with,
 //! and the wrapper that finishes the request's record when the body ends.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -94,5 +95,107 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// The body ended because a time limit passed (its error, seen in logs).
+#[derive(Debug)]
+pub struct TimedOut(pub &'static str);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upstream body {}", self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+pin_project_lite::pin_project! {
+    /// An upstream response body on its way to the client: replays a first
+    /// frame already read (to know the stream started), ends the body as
+    /// broken when the provider goes silent for `idle` or the whole request
+    /// passes its deadline, and keeps the deployment counted as busy until
+    /// the body is done.
+    pub struct Upstream<B> {
+        #[pin]
+        inner: B,
+        first: Option<Frame<Bytes>>,
+        idle: std::time::Duration,
+        #[pin]
+        idle_timer: tokio::time::Sleep,
+        #[pin]
+        deadline: tokio::time::Sleep,
+        busy: Option<crate::router::Busy>,
+    }
+}
+
+impl<B> Upstream<B> {
+    pub fn new(
+        inner: B,
+        first: Option<Frame<Bytes>>,
+        idle: std::time::Duration,
+        deadline: tokio::time::Instant,
+        busy: crate::router::Busy,
+    ) -> Self {
+        Upstream {
+            inner,
+            first,
+            idle,
+            idle_timer: tokio::time::sleep(idle),
+            deadline: tokio::time::sleep_until(deadline),
+            busy: Some(busy),
+        }
+    }
+}
+
+impl<B> Body for Upstream<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        if let Some(frame) = this.first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + *this.idle;
+                this.idle_timer.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => {
+                this.busy.take();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(Box::new(TimedOut("passed the request's timeout")))));
+                }
+                if this.idle_timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(Box::new(TimedOut("went silent longer than stream_idle_timeout")))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.inner.size_hint();
+        if let Some(extra) = self.first.as_ref().and_then(|f| f.data_ref()).map(|d| d.len() as u64) {
+            hint.set_lower(hint.lower() + extra);
+            if let Some(upper) = hint.upper() {
+                hint.set_upper(upper + extra);
+            }
+        }
+        hint
     }
 }

@@ -46,8 +46,12 @@ pub enum GatewayError {
     },
     /// The upstream could not be reached (refused, DNS, TLS, reset before a response).
     UpstreamUnreachable { model: String, cause: &'static str },
-    /// The upstream sent no response head within the entry's `timeout`.
+    /// The upstream sent no response head (or, for a stream, no first
+    /// chunk) within the entry's `timeout` (`stream_timeout`).
     UpstreamTimeout { model: String, seconds: f64 },
+    /// Every deployment of the group (and of its fallbacks) is cooling
+    /// down or at its rpm/tpm limit.
+    NoDeploymentAvailable { model: String, retry_after_secs: u64 },
 }
 
 impl GatewayError {
@@ -70,6 +74,7 @@ impl GatewayError {
             EndpointNotSupported { .. } => (StatusCode::BAD_REQUEST, INVALID, "endpoint_not_supported"),
             UpstreamUnreachable { .. } => (StatusCode::BAD_GATEWAY, "api_error", "upstream_unreachable"),
             UpstreamTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
+            NoDeploymentAvailable { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "no_deployment_available"),
         }
     }
 
@@ -118,6 +123,9 @@ impl GatewayError {
             UpstreamTimeout { model, seconds } => {
                 format!("The provider behind model `{model}` did not answer within {seconds} s.")
             }
+            NoDeploymentAvailable { model, retry_after_secs } => format!(
+                "Every deployment serving `{model}` is cooling down after failures or at its rate limit; retry in {retry_after_secs} s."
+            ),
         }
     }
 
@@ -142,8 +150,14 @@ impl GatewayError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(GATEWAY_ERROR_HEADER, HeaderValue::from_static(code));
-        if let GatewayError::MethodNotAllowed { allowed } = self {
-            headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+        match self {
+            GatewayError::MethodNotAllowed { allowed } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+            }
+            GatewayError::NoDeploymentAvailable { retry_after_secs, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
         }
         response
     }

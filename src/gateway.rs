@@ -14,15 +14,15 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::body::{frames, full, GatewayBody, Observed};
-use crate::config::{Config, Deployment};
+use crate::body::{full, GatewayBody, Observed};
+use crate::config::Config;
 use crate::error::GatewayError;
 use crate::providers::{openai, Endpoint};
 use crate::record::Record;
 use crate::reload::ConfigStatus;
-use crate::request::{peek, read_body, rewrite_model};
-use crate::router;
-use crate::upstream::{self, Upstream};
+use crate::forward;
+use crate::request::{peek, read_body};
+use crate::upstream::Upstream;
 
 /// The gateway's shared state: the current config and the upstream client.
 pub struct Gateway {
@@ -107,7 +107,7 @@ impl Gateway {
                 let config = self.config.load();
                 let caller = config.keys.authenticate(request.headers())?;
                 record.client = client_label(&caller);
-                let names = config.model_names.iter().filter(|m| caller.may_use(m)).map(|m| &**m);
+                let names = config.listed_names().filter(|m| caller.may_use(m));
                 Ok(json_response(StatusCode::OK, openai::model_list(names)))
             }
             Route::Api(endpoint) => self.proxy(endpoint, request, record).await,
@@ -132,37 +132,22 @@ impl Gateway {
         let peeked = peek(&body)?;
         record.stream = peeked.stream;
         record.model = Some(peeked.model.clone());
-        let group = config.group(&peeked.model).ok_or_else(|| GatewayError::UnknownModel {
-            model: peeked.model.clone(),
-        })?;
-        if !caller.may_use(&peeked.model) {
+        let Some((group, _)) = config.resolve(&peeked.model) else {
+            return Err(GatewayError::UnknownModel { model: peeked.model });
+        };
+        // A client allowlist may name the group, or the alias or exact name it asked for.
+        if !caller.may_use(group) && !caller.may_use(&peeked.model) {
             return Err(GatewayError::ModelNotAllowed { model: peeked.model });
         }
-        let deployment = router::pick(group);
-        record.deployment = Some(deployment.clone());
-        if let Some(text) = &deployment.mock_response {
-            return Ok(mock(endpoint, &deployment, text, peeked.stream));
-        }
-        let body = rewrite_model(&body, peeked.model_span, &deployment.upstream_model_json);
-        let outbound = upstream::request(&deployment, endpoint, &parts.headers, body);
-        let unreachable = |cause| GatewayError::UpstreamUnreachable {
-            model: peeked.model.clone(),
-            cause,
+        let job = forward::Job {
+            config: &config,
+            upstream: &self.upstream,
+            endpoint,
+            headers: &parts.headers,
+            body: &body,
+            peek: &peeked,
         };
-        let response = match tokio::time::timeout(deployment.timeout, self.upstream.send(outbound)).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(cause)) => return Err(unreachable(cause)),
-            Err(_) => {
-                let seconds = deployment.timeout.as_secs_f64();
-                return Err(GatewayError::UpstreamTimeout {
-                    model: peeked.model,
-                    seconds,
-                });
-            }
-        };
-        let (mut head, body) = response.into_parts();
-        upstream::strip_hop_by_hop(&mut head.headers);
-        Ok(Response::from_parts(head, body.map_err(Into::into).boxed_unsync()))
+        forward::run(&job, group, record).await
     }
 
     fn readiness(&self) -> Response<GatewayBody> {
@@ -220,22 +205,6 @@ fn client_label(caller: &Caller<'_>) -> Arc<str> {
         Caller::Client(c) => c.name.clone(),
         other => Arc::from(other.name()),
     }
-}
-
-/// Answers from `mock_response` without calling the provider.
-fn mock(endpoint: Endpoint, deployment: &Deployment, text: &str, stream: bool) -> Response<GatewayBody> {
-    let model = &deployment.upstream_model;
-    if stream && openai::mock_streams(endpoint) {
-        let mut response = Response::new(frames(openai::mock_stream(endpoint, model, text)));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return response;
-    }
-    json_response(StatusCode::OK, openai::mock_body(endpoint, model, text))
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {

@@ -34,7 +34,7 @@ fn help_and_version() {
 #[test]
 fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write_config(&dir, "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/x\n      api_key: os.environ/TG_TEST_KEY\n      rpm: 3\n");
+    let good = write_config(&dir, "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/x\n      api_key: os.environ/TG_TEST_KEY\n      tags: [x]\n");
     let out = Command::new(BIN)
         .args(["check", "--config"])
         .arg(&good)
@@ -44,7 +44,7 @@ fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("ok:") && stdout.contains("litellm_params.rpm"),
+        stdout.contains("ok:") && stdout.contains("litellm_params.tags"),
         "{stdout}"
     );
 

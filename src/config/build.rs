@@ -13,10 +13,10 @@ use super::deployment::model_list;
 use super::litellm_keys as litellm;
 use super::raw;
 use super::resolve::Resolver;
+use super::routing;
 use super::settings;
 use super::{Config, Deployment, Loaded, Problem};
 
-const DEFAULT_TIMEOUT_SECS: f64 = 600.0;
 const DEFAULT_MAX_BODY_MB: f64 = 32.0;
 
 /// Problems and warnings gathered while building.
@@ -24,6 +24,8 @@ pub(super) struct Report {
     pub(super) problems: Vec<Problem>,
     /// Ignored LiteLLM key (as `section.key`) to the places it appears.
     pub(super) ignored: BTreeMap<String, Vec<String>>,
+    /// Other things worth a warning that do not stop the config.
+    pub(super) notes: Vec<String>,
 }
 
 impl Report {
@@ -32,6 +34,10 @@ impl Report {
             at: at.into(),
             message: message.into(),
         });
+    }
+
+    pub(super) fn note(&mut self, message: impl Into<String>) {
+        self.notes.push(message.into());
     }
 
     /// Keeps the keys tollgate implements; LiteLLM's others are dropped with a
@@ -75,6 +81,7 @@ impl Report {
                 };
                 format!("`{key}`{place} is a LiteLLM setting tollgate does not implement yet; it is ignored")
             })
+            .chain(self.notes.iter().cloned())
             .collect()
     }
 }
@@ -147,6 +154,7 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
     let mut report = Report {
         problems: Vec::new(),
         ignored: BTreeMap::new(),
+        notes: Vec::new(),
     };
     let root = parse_yaml(text).map_err(|p| vec![p])?;
     let Value::Object(mut root) = root else {
@@ -181,38 +189,45 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
         "general_settings",
         &mut report,
     );
-    let settings: raw::LitellmSettings = section(
-        root.remove("litellm_settings"),
-        &["request_timeout"],
-        litellm::LITELLM_SETTINGS,
-        "litellm_settings",
-        &mut report,
-    );
-    let _router: Map<String, Value> = section(
+    const ROUTING: &[&str] = &[
+        "num_retries",
+        "retry_policy",
+        "fallbacks",
+        "context_window_fallbacks",
+        "content_policy_fallbacks",
+        "default_fallbacks",
+        "max_fallbacks",
+        "allowed_fails",
+        "cooldown_time",
+        "timeout",
+        "stream_timeout",
+    ];
+    let router_keys: Vec<&str> = ROUTING.iter().copied().chain(["routing_strategy", "model_group_alias"]).collect();
+    let litellm_keys: Vec<&str> = ROUTING.iter().copied().chain(["request_timeout"]).collect();
+    let router: raw::RoutingEntry = section(
         root.remove("router_settings"),
-        &[],
+        &router_keys,
         litellm::ROUTER_SETTINGS,
         "router_settings",
         &mut report,
     );
+    let litellm_routing: raw::RoutingEntry = section(
+        root.remove("litellm_settings"),
+        &litellm_keys,
+        litellm::LITELLM_SETTINGS,
+        "litellm_settings",
+        &mut report,
+    );
     let own: raw::TollgateSettings = section(
         root.remove("tollgate"),
-        &["clients", "allow_unauthenticated", "telemetry", "spend"],
+        &["clients", "allow_unauthenticated", "telemetry", "spend", "stream_idle_timeout"],
         &[],
         "tollgate",
         &mut report,
     );
 
-    let default_timeout = match settings.request_timeout.as_ref().map(seconds) {
-        None => DEFAULT_TIMEOUT_SECS,
-        Some(Ok(s)) => s,
-        Some(Err(e)) => {
-            report.problem("litellm_settings.request_timeout", e);
-            DEFAULT_TIMEOUT_SECS
-        }
-    };
-
-    let deployments = model_list(root.remove("model_list"), default_timeout, &mut resolver, &mut report);
+    let defaults = routing::defaults(&router, &litellm_routing, &mut report);
+    let deployments = model_list(root.remove("model_list"), &defaults, &mut resolver, &mut report);
     let mut groups: HashMap<Arc<str>, Vec<Arc<Deployment>>> = HashMap::new();
     let mut model_names = Vec::new();
     for d in &deployments {
@@ -223,6 +238,9 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
         group.push(d.clone());
     }
 
+    let mut wildcards: Vec<Arc<str>> = model_names.iter().filter(|n| n.contains('*')).cloned().collect();
+    wildcards.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let routing = routing::routing(router, litellm_routing, own.stream_idle_timeout.as_ref(), &groups, &mut report);
     let telemetry = settings::telemetry(own.telemetry, &mut resolver, &mut report);
     let currency = settings::currency(own.spend, &mut report);
     let keys = keys(&general, own.clients, &groups, &mut resolver, &mut report);
@@ -242,6 +260,7 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
         config: Config {
             deployments,
             groups,
+            wildcards,
             model_names,
             keys,
             max_body_bytes: (max_mb * 1024.0 * 1024.0) as usize,
@@ -250,6 +269,7 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
             fingerprint: sha2::Digest::finalize(resolver.fingerprint).into(),
             telemetry,
             currency,
+            routing,
         },
         warnings,
     })

@@ -12,6 +12,7 @@ use super::build::{kind, mapping, scalar, seconds, typed, Report};
 use super::litellm_keys as litellm;
 use super::raw;
 use super::resolve::Resolver;
+use super::routing::Defaults;
 use super::Deployment;
 use crate::providers::{self, Endpoint};
 use crate::secret::Secret;
@@ -29,7 +30,7 @@ const RESERVED_HEADERS: &[&str] = &[
 
 pub(super) fn model_list(
     value: Option<Value>,
-    default_timeout: f64,
+    defaults: &Defaults,
     resolver: &mut Resolver,
     report: &mut Report,
 ) -> Vec<Arc<Deployment>> {
@@ -55,7 +56,7 @@ pub(super) fn model_list(
             .unwrap_or("?")
             .to_string();
         let at = format!("model_list[{index}] ({name})");
-        if let Some(d) = deployment(entry, index, &at, default_timeout, resolver, report) {
+        if let Some(d) = deployment(entry, index, &at, defaults, resolver, report) {
             out.push(Arc::new(d));
         }
     }
@@ -71,6 +72,11 @@ const PARAM_KEYS: &[&str] = &[
     "extra_headers",
     "timeout",
     "mock_response",
+    "stream_timeout",
+    "rpm",
+    "tpm",
+    "weight",
+    "order",
     "input_cost_per_token",
     "output_cost_per_token",
     "cache_read_input_token_cost",
@@ -82,7 +88,7 @@ fn deployment(
     entry: Value,
     index: usize,
     at: &str,
-    default_timeout: f64,
+    defaults: &Defaults,
     resolver: &mut Resolver,
     report: &mut Report,
 ) -> Option<Deployment> {
@@ -160,14 +166,26 @@ fn deployment(
             }
         }
     }
-    let timeout = match params.timeout.as_ref().map(seconds) {
-        None => default_timeout,
-        Some(Ok(s)) => s,
-        Some(Err(e)) => {
-            report.problem(format!("{at} litellm_params.timeout"), e);
-            default_timeout
+    let mut secs = |field: &str, value: Option<&Value>| {
+        value.and_then(|v| seconds(v).map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e)).ok())
+    };
+    let timeout = secs("timeout", params.timeout.as_ref()).unwrap_or(defaults.timeout);
+    // The first chunk may take at most the whole request's time.
+    let stream_timeout = secs("stream_timeout", params.stream_timeout.as_ref())
+        .or(defaults.stream_timeout)
+        .unwrap_or(timeout)
+        .min(timeout);
+    let pattern = match model_name.matches('*').count() {
+        0 => None,
+        1 => model_name.split_once('*').map(|(p, s)| (p.to_string(), s.to_string())),
+        _ => {
+            report.problem(at, "model_name may hold at most one `*`");
+            None
         }
     };
+    if params.weight.is_some_and(|w| !(w.is_finite() && w > 0.0)) {
+        report.problem(format!("{at} litellm_params.weight"), "must be a positive number");
+    }
     let (Some((provider, upstream_model)), Some((urls, server_address))) = (provider, urls) else {
         return None;
     };
@@ -198,7 +216,14 @@ fn deployment(
         api_key,
         headers,
         timeout: Duration::from_secs_f64(timeout),
+        stream_timeout: Duration::from_secs_f64(stream_timeout),
         mock_response: params.mock_response.map(Arc::from),
+        rpm: params.rpm,
+        tpm: params.tpm,
+        weight: params.weight,
+        order: params.order.unwrap_or(u32::MAX),
+        pattern,
+        state: crate::router::State::default(),
         price,
     })
 }

@@ -7,6 +7,7 @@ mod deployment;
 pub mod litellm_keys;
 mod raw;
 mod resolve;
+pub mod routing;
 mod settings;
 pub mod watch;
 
@@ -58,6 +59,8 @@ pub struct Config {
     groups: HashMap<Arc<str>, Vec<Arc<Deployment>>>,
     /// Model names in order of first appearance (for `/v1/models`).
     pub model_names: Vec<Arc<str>>,
+    /// Wildcard group names, most specific (longest fixed part) first.
+    wildcards: Vec<Arc<str>>,
     /// The master key and the client keys.
     pub keys: Keys,
     /// Largest request body accepted, in bytes.
@@ -72,12 +75,41 @@ pub struct Config {
     pub telemetry: TelemetrySettings,
     /// The currency spend is reported in (`tollgate.spend`).
     pub currency: crate::spend::Currency,
+    /// Strategy, retries, fallbacks, cooldowns, aliases.
+    pub routing: routing::Routing,
 }
 
 impl Config {
     /// The entries serving `model_name`, if any.
     pub fn group(&self, model_name: &str) -> Option<&[Arc<Deployment>]> {
         self.groups.get(model_name).map(Vec::as_slice)
+    }
+
+    /// The group serving a requested name, with the group's configured name:
+    /// an exact `model_name`, then a `model_group_alias`, then the most
+    /// specific wildcard entry (`openai/*` before `*`).
+    pub fn resolve<'a>(&'a self, requested: &'a str) -> Option<(&'a str, &'a [Arc<Deployment>])> {
+        if let Some((name, group)) = self.groups.get_key_value(requested) {
+            return Some((name, group));
+        }
+        if let Some(target) = self.routing.aliases.get(requested) {
+            if let Some((name, group)) = self.groups.get_key_value(target.as_str()) {
+                return Some((name, group));
+            }
+        }
+        self.wildcards.iter().find_map(|name| {
+            let group = self.groups.get(name)?;
+            group[0].matches(requested).then_some((&**name, group.as_slice()))
+        })
+    }
+
+    /// Names for `GET /v1/models`: every group and every visible alias.
+    pub fn listed_names(&self) -> impl Iterator<Item = &str> {
+        let hidden = &self.routing.hidden_aliases;
+        let aliases = self.routing.aliases.keys().filter(move |a| !hidden.contains(a)).map(String::as_str);
+        let mut aliases: Vec<&str> = aliases.collect();
+        aliases.sort_unstable();
+        self.model_names.iter().map(|n| &**n).chain(aliases)
     }
 
     /// Whether any key is configured (else requests are anonymous).
@@ -107,8 +139,22 @@ pub struct Deployment {
     pub api_key: Option<Secret>,
     /// Headers added to every upstream request (values marked sensitive).
     pub headers: HeaderMap,
-    /// How long to wait for the provider's response head.
+    /// The whole request's time limit (`timeout`).
     pub timeout: Duration,
+    /// Time limit to the first chunk of a stream (`stream_timeout`).
+    pub stream_timeout: Duration,
+    /// Requests per minute this deployment takes (`rpm`).
+    pub rpm: Option<u64>,
+    /// Tokens per minute this deployment takes (`tpm`).
+    pub tpm: Option<u64>,
+    /// Share of the group's traffic under simple-shuffle (`weight`).
+    pub weight: Option<f64>,
+    /// Priority tier, lowest first (`order`; unset is last).
+    pub order: u32,
+    /// For a wildcard `model_name` (`openai/*`, `*`): the text before and after the `*`.
+    pub pattern: Option<(String, String)>,
+    /// Health and load, counted in memory.
+    pub state: crate::router::State,
     /// Answer with this text instead of calling the provider.
     pub mock_response: Option<Arc<str>>,
     /// USD prices per token: the bundled table's, or the entry's own;
@@ -117,6 +163,25 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// The upstream model for a requested name: a wildcard entry puts what
+    /// the `*` matched in place of the `*` of its upstream model.
+    pub fn upstream_for<'a>(&'a self, requested: &str) -> std::borrow::Cow<'a, str> {
+        match (&self.pattern, self.upstream_model.contains('*')) {
+            (Some((prefix, suffix)), true) => {
+                let matched = &requested[prefix.len()..requested.len() - suffix.len()];
+                std::borrow::Cow::Owned(self.upstream_model.replacen('*', matched, 1))
+            }
+            _ => std::borrow::Cow::Borrowed(&self.upstream_model),
+        }
+    }
+
+    /// Whether a wildcard entry's `model_name` matches `requested`.
+    pub fn matches(&self, requested: &str) -> bool {
+        self.pattern.as_ref().is_some_and(|(p, s)| {
+            requested.len() >= p.len() + s.len() && requested.starts_with(p.as_str()) && requested.ends_with(s.as_str())
+        })
+    }
+
     /// The upstream URL for an endpoint.
     pub fn url(&self, endpoint: Endpoint) -> &Uri {
         &self.urls[endpoint.index()]

@@ -53,6 +53,22 @@ pub struct LitellmParams {
     /// Answer with this text without calling any provider (LiteLLM's mock).
     #[serde(default)]
     pub mock_response: Option<String>,
+    /// Seconds to the first streamed chunk (default: `stream_timeout` of
+    /// `router_settings`, else the entry's `timeout`).
+    #[serde(default)]
+    pub stream_timeout: Option<Value>,
+    /// Requests per minute this deployment takes; also its share under `simple-shuffle`.
+    #[serde(default)]
+    pub rpm: Option<u64>,
+    /// Tokens per minute this deployment takes.
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    /// Share of the group's traffic under `simple-shuffle`.
+    #[serde(default)]
+    pub weight: Option<f64>,
+    /// Priority tier: the lowest `order` with a healthy deployment serves.
+    #[serde(default)]
+    pub order: Option<u32>,
     /// USD per input token, overriding the bundled price.
     #[serde(default)]
     pub input_cost_per_token: Option<f64>,
@@ -82,13 +98,56 @@ pub struct GeneralSettings {
     pub max_request_size_mb: Option<f64>,
 }
 
-/// `litellm_settings` (implemented subset).
+/// Routing keys, as LiteLLM reads them from `router_settings` and (for most
+/// of them) from `litellm_settings`; where both set one, `router_settings` wins.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LitellmSettings {
-    /// Default `timeout` in seconds for entries that set none.
+pub struct RoutingEntry {
+    /// `simple-shuffle` (default), `least-busy` or `latency-based-routing`.
+    #[serde(default)]
+    pub routing_strategy: Option<String>,
+    /// Retries of a failed request within its model group (default 0).
+    #[serde(default)]
+    pub num_retries: Option<u32>,
+    /// Retries per error class, overriding `num_retries`: keys
+    /// `AuthenticationErrorRetries`, `TimeoutErrorRetries`,
+    /// `RateLimitErrorRetries`, `ContentPolicyViolationErrorRetries`,
+    /// `InternalServerErrorRetries`, `BadRequestErrorRetries`.
+    #[serde(default)]
+    pub retry_policy: Option<BTreeMap<String, u32>>,
+    /// `[{group: [fallback, ...]}]`: where a failed request goes next.
+    #[serde(default)]
+    pub fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    /// Like `fallbacks`, for context-length errors (no retry of the same model).
+    #[serde(default)]
+    pub context_window_fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    /// Like `fallbacks`, for content-policy refusals.
+    #[serde(default)]
+    pub content_policy_fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    /// Fallbacks for every group that names none of its own.
+    #[serde(default)]
+    pub default_fallbacks: Option<Vec<String>>,
+    /// The most fallback groups one request tries (default 5).
+    #[serde(default)]
+    pub max_fallbacks: Option<u32>,
+    /// Failures a deployment may have within a minute before it cools down (default 3).
+    #[serde(default)]
+    pub allowed_fails: Option<u32>,
+    /// Seconds a failing deployment is skipped (default 5).
+    #[serde(default)]
+    pub cooldown_time: Option<Value>,
+    /// Whole-request timeout in seconds for entries that set none (default 600).
+    #[serde(default)]
+    pub timeout: Option<Value>,
+    /// `litellm_settings`' name for `timeout`.
     #[serde(default)]
     pub request_timeout: Option<Value>,
+    /// Seconds to the first streamed chunk, for entries that set none.
+    #[serde(default)]
+    pub stream_timeout: Option<Value>,
+    /// `{alias: group}` or `{alias: {model: group, hidden: bool}}`.
+    #[serde(default)]
+    pub model_group_alias: Option<BTreeMap<String, Value>>,
 }
 
 /// tollgate's own section. LiteLLM ignores it, so one file serves both.
@@ -98,6 +157,10 @@ pub struct TollgateSettings {
     /// Per-client keys, checked without any database.
     #[serde(default)]
     pub clients: Vec<ClientEntry>,
+    /// Longest silence allowed between two chunks of a stream, in seconds
+    /// (default 300), so a stalled provider cannot hold a client forever.
+    #[serde(default)]
+    pub stream_idle_timeout: Option<Value>,
     /// Serve without any key even when listening beyond loopback. Off by
     /// default: with no key configured tollgate only serves on loopback.
     #[serde(default)]

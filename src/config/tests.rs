@@ -82,7 +82,7 @@ general_settings:
 #[test]
 fn litellm_keys_warn_once_and_strangers_are_errors() {
     let yaml = format!(
-        "{ONE}      rpm: 10\n  - model_name: n\n    litellm_params:\n      model: openai/x\n      rpm: 5\n    model_info:\n      id: abc\nlitellm_settings:\n  drop_params: true\n  cache: true\nrouter_settings:\n  routing_strategy: simple-shuffle\ngeneral_settings:\n  database_url: postgres://x\n"
+        "{ONE}      tags: [a]\n  - model_name: n\n    litellm_params:\n      model: openai/x\n      tags: [b]\n    model_info:\n      id: abc\nlitellm_settings:\n  drop_params: true\n  cache: true\nrouter_settings:\n  redis_host: localhost\ngeneral_settings:\n  database_url: postgres://x\n"
     );
     let loaded = load(&yaml).unwrap();
     let w = loaded.warnings.join("\n");
@@ -90,7 +90,7 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
         loaded
             .warnings
             .iter()
-            .filter(|l| l.contains("litellm_params.rpm"))
+            .filter(|l| l.contains("litellm_params.tags"))
             .count(),
         1,
         "{w}"
@@ -99,7 +99,7 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
     for key in [
         "litellm_settings.drop_params",
         "litellm_settings.cache",
-        "router_settings.routing_strategy",
+        "router_settings.redis_host",
         "general_settings.database_url",
     ] {
         assert!(w.contains(key), "{key} in {w}");

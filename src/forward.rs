@@ -1,0 +1,314 @@
+//! Sending a request through its model group: pick a deployment, try it,
+//! retry (another deployment when there is one), fall back to other groups,
+//! and tell the client what it took. Retries and fallbacks happen only
+//! before the first byte reaches the client.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Frame, Incoming};
+use tokio::time::Instant;
+
+use crate::body::{self, GatewayBody};
+use crate::config::routing::ErrorClass;
+use crate::config::{Config, Deployment};
+use crate::error::GatewayError;
+use crate::providers::{openai, Endpoint};
+use crate::record::Record;
+use crate::request::{rewrite_model, Peek};
+use crate::router::{self, Busy};
+use crate::upstream::{self, Upstream};
+
+/// Response headers saying how the request was served.
+pub const MODEL_GROUP_HEADER: &str = "x-tollgate-model-group";
+pub const DEPLOYMENT_HEADER: &str = "x-tollgate-deployment";
+pub const RETRIES_HEADER: &str = "x-tollgate-retries";
+pub const FALLBACKS_HEADER: &str = "x-tollgate-fallbacks";
+
+/// The largest upstream error body read to classify it.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// A `Retry-After` longer than this is not waited for: the request moves on.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// One request to send.
+pub struct Job<'a> {
+    pub config: &'a Config,
+    pub upstream: &'a Upstream,
+    pub endpoint: Endpoint,
+    pub headers: &'a HeaderMap,
+    pub body: &'a Bytes,
+    pub peek: &'a Peek,
+}
+
+/// Why an attempt failed.
+enum Failure {
+    /// The provider answered with an error (passed through if it is the last word).
+    Status { class: ErrorClass, retry_after: Option<Duration>, response: Response<Bytes> },
+    Unreachable(&'static str),
+    Timeout(Duration),
+}
+
+impl Failure {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Failure::Status { class, .. } => *class,
+            Failure::Unreachable(_) => ErrorClass::InternalServer,
+            Failure::Timeout(_) => ErrorClass::Timeout,
+        }
+    }
+}
+
+/// Runs the whole attempt sequence for a request whose group was resolved
+/// to `group_name`.
+pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result<Response<GatewayBody>, GatewayError> {
+    let routing = &job.config.routing;
+    let mut group = group_name.to_string();
+    let mut fallbacks: Option<VecDeque<String>> = None;
+    let mut last: Option<Failure> = None;
+    let mut unavailable: Option<Duration> = None;
+    loop {
+        let Some((name, deployments)) = job.config.resolve(&group) else {
+            // A fallback naming a group that does not exist (warned at load): skip it.
+            match next_group(&mut fallbacks, routing, group_name, last.as_ref()) {
+                Some(next) => {
+                    group = next;
+                    continue;
+                }
+                None => break,
+            }
+        };
+        let mut tried = Vec::new();
+        let mut retries_here = 0;
+        loop {
+            let deployment = match router::pick(deployments, routing.strategy, &tried) {
+                Ok(d) => d,
+                Err(e) => {
+                    unavailable = Some(unavailable.map_or(e.retry_after, |u| u.min(e.retry_after)));
+                    break;
+                }
+            };
+            tried.push(deployment.index);
+            record.deployment = Some(deployment.clone());
+            match attempt(job, &deployment).await {
+                Ok(response) => {
+                    deployment.state.succeeded();
+                    return Ok(annotate(response, name, &deployment, record));
+                }
+                Err(failure) => {
+                    let class = failure.class();
+                    deployment.state.failed(class, routing);
+                    let retry_after = match &failure {
+                        Failure::Status { retry_after, .. } => *retry_after,
+                        _ => None,
+                    };
+                    last = Some(failure);
+                    if retries_here >= routing.retries_for(class) || retry_after.is_some_and(|r| r > MAX_RETRY_AFTER) {
+                        break;
+                    }
+                    retries_here += 1;
+                    record.retries += 1;
+                    // Another healthy deployment can be tried at once; the same one after a pause.
+                    let others = deployments.iter().any(|d| !tried.contains(&d.index) && d.state.cooling(router::now_ms()).is_none());
+                    if !others {
+                        tokio::time::sleep(backoff(retries_here, retry_after)).await;
+                    }
+                }
+            }
+        }
+        match next_group(&mut fallbacks, routing, group_name, last.as_ref()) {
+            Some(next) => {
+                record.fallbacks += 1;
+                group = next;
+            }
+            None => break,
+        }
+    }
+    let model = record.model.clone().unwrap_or_default();
+    let response = match last {
+        Some(Failure::Status { response, .. }) => response.map(body::full),
+        Some(Failure::Unreachable(cause)) => GatewayError::UpstreamUnreachable { model, cause }.into_response(),
+        Some(Failure::Timeout(limit)) => {
+            GatewayError::UpstreamTimeout { model, seconds: limit.as_secs_f64() }.into_response()
+        }
+        None => {
+            let retry_after_secs = unavailable.unwrap_or(Duration::from_secs(1)).as_secs_f64().ceil().max(1.0) as u64;
+            GatewayError::NoDeploymentAvailable { model, retry_after_secs }.into_response()
+        }
+    };
+    if let Some(code) = response.headers().get(crate::error::GATEWAY_ERROR_HEADER).and_then(|v| v.to_str().ok()) {
+        record.error = Some(static_code(code));
+    }
+    Ok(annotate_counts(response, record))
+}
+
+/// The next fallback group, computing the list from the first failure.
+fn next_group(
+    fallbacks: &mut Option<VecDeque<String>>,
+    routing: &crate::config::routing::Routing,
+    original: &str,
+    last: Option<&Failure>,
+) -> Option<String> {
+    let list = fallbacks.get_or_insert_with(|| match last.map(Failure::class) {
+        // A client's own bad request fails the same way anywhere.
+        Some(ErrorClass::BadRequest) => VecDeque::new(),
+        Some(class) => routing.fallbacks_for(original, class).into_iter().map(String::from).collect(),
+        None => routing.fallbacks_for(original, ErrorClass::RateLimit).into_iter().map(String::from).collect(),
+    });
+    list.pop_front()
+}
+
+/// One try on one deployment, up to the first byte of a stream.
+async fn attempt(job: &Job<'_>, deployment: &Arc<Deployment>) -> Result<Response<GatewayBody>, Failure> {
+    let started = Instant::now();
+    let stream = job.peek.stream;
+    if let Some(text) = &deployment.mock_response {
+        return Ok(mock(job.endpoint, deployment, text, stream));
+    }
+    let upstream_model = deployment.upstream_for(&job.peek.model);
+    let body = if deployment.pattern.is_some() {
+        let json = serde_json::to_string(&*upstream_model).unwrap_or_default();
+        rewrite_model(job.body, job.peek.model_span, &json)
+    } else {
+        rewrite_model(job.body, job.peek.model_span, &deployment.upstream_model_json)
+    };
+    let request = upstream::request(deployment, job.endpoint, job.headers, body);
+    let busy = Busy::start(deployment);
+    let deadline = started + deployment.timeout;
+    let first_limit = if stream { deployment.stream_timeout } else { deployment.timeout };
+    let first_deadline = started + first_limit;
+    let response = match tokio::time::timeout_at(first_deadline, job.upstream.send(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(cause)) => return Err(Failure::Unreachable(cause)),
+        Err(_) => return Err(Failure::Timeout(first_limit)),
+    };
+    let (mut head, mut body) = response.into_parts();
+    upstream::strip_hop_by_hop(&mut head.headers);
+    if !head.status.is_success() {
+        return Err(failure(head, body, deadline).await);
+    }
+    // A stream is only committed once its first chunk is here: until then a
+    // retry or fallback is still possible.
+    let first = if stream {
+        match first_chunk(&mut body, first_deadline).await {
+            Ok(frame) => Some(frame),
+            Err(Some(cause)) => return Err(Failure::Unreachable(cause)),
+            Err(None) => return Err(Failure::Timeout(first_limit)),
+        }
+    } else {
+        None
+    };
+    deployment.state.observe_latency(started.elapsed());
+    let idle = job.config.routing.stream_idle_timeout;
+    let body = body::Upstream::new(body, first, idle, deadline, busy).boxed_unsync();
+    Ok(Response::from_parts(head, body))
+}
+
+/// Reads up to the first data frame. `Err(None)` is a timeout.
+async fn first_chunk(body: &mut Incoming, deadline: Instant) -> Result<Frame<Bytes>, Option<&'static str>> {
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(None),
+            Ok(None) => return Err(Some("stream ended before its first chunk")),
+            Ok(Some(Err(_))) => return Err(Some("stream broke before its first chunk")),
+            Ok(Some(Ok(frame))) if frame.data_ref().is_some_and(|d| !d.is_empty()) => return Ok(frame),
+            Ok(Some(Ok(frame))) if frame.is_trailers() => return Ok(frame),
+            Ok(Some(Ok(_empty))) => continue,
+        }
+    }
+}
+
+/// Reads a failed response's body (bounded) and classifies it.
+async fn failure(head: http::response::Parts, body: Incoming, deadline: Instant) -> Failure {
+    let bytes = match tokio::time::timeout_at(deadline, Limited::new(body, ERROR_BODY_LIMIT).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        _ => Bytes::new(),
+    };
+    let class = classify(head.status, &bytes);
+    let retry_after = retry_after(&head.headers);
+    let mut head = head;
+    // The body is whole now: its length is known again.
+    head.headers.remove(http::header::TRANSFER_ENCODING);
+    head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Failure::Status { class, retry_after, response: Response::from_parts(head, bytes) }
+}
+
+/// LiteLLM's error classes from an upstream status and error body.
+pub fn classify(status: StatusCode, body: &[u8]) -> ErrorClass {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    let context = ["context_length_exceeded", "maximum context length", "context window", "prompt is too long", "too many tokens"];
+    let policy = ["content_policy_violation", "content_filter", "content management policy", "responsibleaipolicyviolation"];
+    match status.as_u16() {
+        401 | 403 => ErrorClass::Authentication,
+        404 => ErrorClass::NotFound,
+        408 => ErrorClass::Timeout,
+        429 => ErrorClass::RateLimit,
+        400 | 413 | 422 if context.iter().any(|k| text.contains(k)) => ErrorClass::ContextWindow,
+        400 | 422 if policy.iter().any(|k| text.contains(k)) => ErrorClass::ContentPolicy,
+        500..=599 => ErrorClass::InternalServer,
+        _ => ErrorClass::BadRequest,
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by LLM providers).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+/// Exponential backoff with jitter: 0.25 s × 2^(n-1), at most 8 s, then a
+/// random 50–100 % of it; a provider's `Retry-After` wins when it is given.
+pub fn backoff(retry: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(after) = retry_after {
+        return after.min(MAX_RETRY_AFTER);
+    }
+    let base = Duration::from_millis(250).saturating_mul(1 << retry.saturating_sub(1).min(5)).min(Duration::from_secs(8));
+    base.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+fn annotate(mut response: Response<GatewayBody>, group: &str, deployment: &Deployment, record: &Record) -> Response<GatewayBody> {
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(group) {
+        headers.insert(HeaderName::from_static(MODEL_GROUP_HEADER), v);
+    }
+    headers.insert(HeaderName::from_static(DEPLOYMENT_HEADER), HeaderValue::from(deployment.index));
+    annotate_counts(response, record)
+}
+
+fn annotate_counts(mut response: Response<GatewayBody>, record: &Record) -> Response<GatewayBody> {
+    let headers = response.headers_mut();
+    headers.insert(HeaderName::from_static(RETRIES_HEADER), HeaderValue::from(record.retries));
+    headers.insert(HeaderName::from_static(FALLBACKS_HEADER), HeaderValue::from(record.fallbacks));
+    response
+}
+
+/// The static code behind a gateway error header, for the record.
+fn static_code(code: &str) -> &'static str {
+    match code {
+        "upstream_unreachable" => "upstream_unreachable",
+        "upstream_timeout" => "upstream_timeout",
+        "no_deployment_available" => "no_deployment_available",
+        _ => "gateway_error",
+    }
+}
+
+/// Answers from `mock_response` without calling the provider.
+fn mock(endpoint: Endpoint, deployment: &Deployment, text: &str, stream: bool) -> Response<GatewayBody> {
+    use http::header;
+    let model = &deployment.upstream_model;
+    let mut response = if stream && openai::mock_streams(endpoint) {
+        let mut r = Response::new(body::frames(openai::mock_stream(endpoint, model, text)));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        r
+    } else {
+        let mut r = Response::new(body::full(openai::mock_body(endpoint, model, text)));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
+    };
+    *response.status_mut() = StatusCode::OK;
+    response
+}

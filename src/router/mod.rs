@@ -1,0 +1,82 @@
+//! Which deployment serves a request: skip those cooling down or over their
+//! rpm/tpm, keep the best `order` tier, then apply the group's strategy.
+
+mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use state::{now_ms, Busy, State};
+
+use crate::config::routing::Strategy;
+use crate::config::Deployment;
+
+/// No deployment of the group can take a request now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable {
+    /// When the first of them is expected back.
+    pub retry_after: Duration,
+}
+
+/// Picks a deployment. Deployments in `tried` are used again only when
+/// every other healthy one has been tried.
+pub fn pick(group: &[Arc<Deployment>], strategy: Strategy, tried: &[usize]) -> Result<Arc<Deployment>, Unavailable> {
+    let now = now_ms();
+    let healthy = |d: &&Arc<Deployment>| d.state.cooling(now).is_none() && !d.state.over_limit(d.rpm, d.tpm, now);
+    let fresh: Vec<&Arc<Deployment>> = group.iter().filter(healthy).filter(|d| !tried.contains(&d.index)).collect();
+    let candidates = if fresh.is_empty() { group.iter().filter(healthy).collect() } else { fresh };
+    let Some(tier) = candidates.iter().map(|d| d.order).min() else {
+        let retry_after = group
+            .iter()
+            .map(|d| d.state.cooling(now).unwrap_or(Duration::from_secs(1)))
+            .min()
+            .unwrap_or(Duration::from_secs(1));
+        return Err(Unavailable { retry_after });
+    };
+    let tier: Vec<&Arc<Deployment>> = candidates.into_iter().filter(|d| d.order == tier).collect();
+    let chosen = match strategy {
+        _ if tier.len() == 1 => tier[0],
+        Strategy::SimpleShuffle => shuffle(&tier),
+        Strategy::LeastBusy => lowest(&tier, |d| d.state.in_flight() as u64),
+        Strategy::LatencyBased => lowest(&tier, |d| d.state.latency_us()),
+    };
+    Ok(chosen.clone())
+}
+
+/// Random choice weighted by `weight`, else `rpm`, else `tpm`, else equal
+/// (LiteLLM's simple-shuffle). Entries without the chosen key weigh 1.
+fn shuffle<'a>(tier: &[&'a Arc<Deployment>]) -> &'a Arc<Deployment> {
+    let weight_of: fn(&Deployment) -> Option<f64> = if tier.iter().any(|d| d.weight.is_some()) {
+        |d| d.weight
+    } else if tier.iter().any(|d| d.rpm.is_some()) {
+        |d| d.rpm.map(|r| r as f64)
+    } else if tier.iter().any(|d| d.tpm.is_some()) {
+        |d| d.tpm.map(|t| t as f64)
+    } else {
+        return tier[fastrand::usize(..tier.len())];
+    };
+    let weights: Vec<f64> = tier.iter().map(|d| weight_of(d).unwrap_or(1.0).max(0.0)).collect();
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        return tier[fastrand::usize(..tier.len())];
+    }
+    let mut point = fastrand::f64() * total;
+    for (d, w) in tier.iter().zip(&weights) {
+        if point < *w {
+            return d;
+        }
+        point -= w;
+    }
+    tier[tier.len() - 1]
+}
+
+/// The deployment with the lowest `key`; ties broken at random so equal
+/// deployments share the load.
+fn lowest<'a>(tier: &[&'a Arc<Deployment>], key: impl Fn(&Deployment) -> u64) -> &'a Arc<Deployment> {
+    let best = tier.iter().map(|d| key(d)).min().unwrap_or(0);
+    let ties: Vec<&&Arc<Deployment>> = tier.iter().filter(|d| key(d) == best).collect();
+    ties[fastrand::usize(..ties.len())]
+}
+
+#[cfg(test)]
+mod tests;
