@@ -177,7 +177,9 @@ where
                     return Poll::Ready(Some(Err(Box::new(TimedOut("passed the request's timeout")))));
                 }
                 if this.idle_timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Some(Err(Box::new(TimedOut("went silent longer than stream_idle_timeout")))));
+                    return Poll::Ready(Some(Err(Box::new(TimedOut(
+                        "went silent longer than stream_idle_timeout",
+                    )))));
                 }
                 Poll::Pending
             }

@@ -74,7 +74,11 @@ impl GatewayError {
             EndpointNotSupported { .. } => (StatusCode::BAD_REQUEST, INVALID, "endpoint_not_supported"),
             UpstreamUnreachable { .. } => (StatusCode::BAD_GATEWAY, "api_error", "upstream_unreachable"),
             UpstreamTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
-            NoDeploymentAvailable { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "no_deployment_available"),
+            NoDeploymentAvailable { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "no_deployment_available",
+            ),
         }
     }
 

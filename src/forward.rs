@@ -47,7 +47,11 @@ pub struct Job<'a> {
 /// Why an attempt failed.
 enum Failure {
     /// The provider answered with an error (passed through if it is the last word).
-    Status { class: ErrorClass, retry_after: Option<Duration>, response: Response<Bytes> },
+    Status {
+        class: ErrorClass,
+        retry_after: Option<Duration>,
+        response: Response<Bytes>,
+    },
     Unreachable(&'static str),
     Timeout(Duration),
 }
@@ -66,12 +70,14 @@ impl Failure {
 /// to `group_name`.
 pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result<Response<GatewayBody>, GatewayError> {
     let routing = &job.config.routing;
-    let mut group = group_name.to_string();
+    // The first lookup is by the requested name (a wildcard captures from it);
+    // fallbacks are looked up by the group names the config gives.
+    let mut group = job.peek.model.clone();
     let mut fallbacks: Option<VecDeque<String>> = None;
     let mut last: Option<Failure> = None;
     let mut unavailable: Option<Duration> = None;
     loop {
-        let Some((name, deployments)) = job.config.resolve(&group) else {
+        let Some(resolved) = job.config.resolve(&group) else {
             // A fallback naming a group that does not exist (warned at load): skip it.
             match next_group(&mut fallbacks, routing, group_name, last.as_ref()) {
                 Some(next) => {
@@ -81,6 +87,7 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                 None => break,
             }
         };
+        let (name, deployments) = (resolved.group, resolved.deployments);
         let mut tried = Vec::new();
         let mut retries_here = 0;
         loop {
@@ -93,7 +100,7 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
             };
             tried.push(deployment.index);
             record.deployment = Some(deployment.clone());
-            match attempt(job, &deployment).await {
+            match attempt(job, &deployment, resolved.name).await {
                 Ok(response) => {
                     deployment.state.succeeded();
                     return Ok(annotate(response, name, &deployment, record));
@@ -112,7 +119,9 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                     retries_here += 1;
                     record.retries += 1;
                     // Another healthy deployment can be tried at once; the same one after a pause.
-                    let others = deployments.iter().any(|d| !tried.contains(&d.index) && d.state.cooling(router::now_ms()).is_none());
+                    let others = deployments
+                        .iter()
+                        .any(|d| !tried.contains(&d.index) && d.state.cooling(router::now_ms()).is_none());
                     if !others {
                         tokio::time::sleep(backoff(retries_here, retry_after)).await;
                     }
@@ -131,15 +140,29 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
     let response = match last {
         Some(Failure::Status { response, .. }) => response.map(body::full),
         Some(Failure::Unreachable(cause)) => GatewayError::UpstreamUnreachable { model, cause }.into_response(),
-        Some(Failure::Timeout(limit)) => {
-            GatewayError::UpstreamTimeout { model, seconds: limit.as_secs_f64() }.into_response()
+        Some(Failure::Timeout(limit)) => GatewayError::UpstreamTimeout {
+            model,
+            seconds: limit.as_secs_f64(),
         }
+        .into_response(),
         None => {
-            let retry_after_secs = unavailable.unwrap_or(Duration::from_secs(1)).as_secs_f64().ceil().max(1.0) as u64;
-            GatewayError::NoDeploymentAvailable { model, retry_after_secs }.into_response()
+            let retry_after_secs = unavailable
+                .unwrap_or(Duration::from_secs(1))
+                .as_secs_f64()
+                .ceil()
+                .max(1.0) as u64;
+            GatewayError::NoDeploymentAvailable {
+                model,
+                retry_after_secs,
+            }
+            .into_response()
         }
     };
-    if let Some(code) = response.headers().get(crate::error::GATEWAY_ERROR_HEADER).and_then(|v| v.to_str().ok()) {
+    if let Some(code) = response
+        .headers()
+        .get(crate::error::GATEWAY_ERROR_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
         record.error = Some(static_code(code));
     }
     Ok(annotate_counts(response, record))
@@ -155,20 +178,28 @@ fn next_group(
     let list = fallbacks.get_or_insert_with(|| match last.map(Failure::class) {
         // A client's own bad request fails the same way anywhere.
         Some(ErrorClass::BadRequest) => VecDeque::new(),
-        Some(class) => routing.fallbacks_for(original, class).into_iter().map(String::from).collect(),
-        None => routing.fallbacks_for(original, ErrorClass::RateLimit).into_iter().map(String::from).collect(),
+        Some(class) => routing
+            .fallbacks_for(original, class)
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        None => routing
+            .fallbacks_for(original, ErrorClass::RateLimit)
+            .into_iter()
+            .map(String::from)
+            .collect(),
     });
     list.pop_front()
 }
 
 /// One try on one deployment, up to the first byte of a stream.
-async fn attempt(job: &Job<'_>, deployment: &Arc<Deployment>) -> Result<Response<GatewayBody>, Failure> {
+async fn attempt(job: &Job<'_>, deployment: &Arc<Deployment>, name: &str) -> Result<Response<GatewayBody>, Failure> {
     let started = Instant::now();
     let stream = job.peek.stream;
     if let Some(text) = &deployment.mock_response {
         return Ok(mock(job.endpoint, deployment, text, stream));
     }
-    let upstream_model = deployment.upstream_for(&job.peek.model);
+    let upstream_model = deployment.upstream_for(name);
     let body = if deployment.pattern.is_some() {
         let json = serde_json::to_string(&*upstream_model).unwrap_or_default();
         rewrite_model(job.body, job.peek.model_span, &json)
@@ -178,7 +209,11 @@ async fn attempt(job: &Job<'_>, deployment: &Arc<Deployment>) -> Result<Response
     let request = upstream::request(deployment, job.endpoint, job.headers, body);
     let busy = Busy::start(deployment);
     let deadline = started + deployment.timeout;
-    let first_limit = if stream { deployment.stream_timeout } else { deployment.timeout };
+    let first_limit = if stream {
+        deployment.stream_timeout
+    } else {
+        deployment.timeout
+    };
     let first_deadline = started + first_limit;
     let response = match tokio::time::timeout_at(first_deadline, job.upstream.send(request)).await {
         Ok(Ok(response)) => response,
@@ -232,15 +267,31 @@ async fn failure(head: http::response::Parts, body: Incoming, deadline: Instant)
     let mut head = head;
     // The body is whole now: its length is known again.
     head.headers.remove(http::header::TRANSFER_ENCODING);
-    head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Failure::Status { class, retry_after, response: Response::from_parts(head, bytes) }
+    head.headers
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Failure::Status {
+        class,
+        retry_after,
+        response: Response::from_parts(head, bytes),
+    }
 }
 
 /// LiteLLM's error classes from an upstream status and error body.
 pub fn classify(status: StatusCode, body: &[u8]) -> ErrorClass {
     let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
-    let context = ["context_length_exceeded", "maximum context length", "context window", "prompt is too long", "too many tokens"];
-    let policy = ["content_policy_violation", "content_filter", "content management policy", "responsibleaipolicyviolation"];
+    let context = [
+        "context_length_exceeded",
+        "maximum context length",
+        "context window",
+        "prompt is too long",
+        "too many tokens",
+    ];
+    let policy = [
+        "content_policy_violation",
+        "content_filter",
+        "content management policy",
+        "responsibleaipolicyviolation",
+    ];
     match status.as_u16() {
         401 | 403 => ErrorClass::Authentication,
         404 => ErrorClass::NotFound,
@@ -256,7 +307,12 @@ pub fn classify(status: StatusCode, body: &[u8]) -> ErrorClass {
 /// `Retry-After` in seconds (the HTTP-date form is not used by LLM providers).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
 }
 
 /// Exponential backoff with jitter: 0.25 s × 2^(n-1), at most 8 s, then a
@@ -265,23 +321,39 @@ pub fn backoff(retry: u32, retry_after: Option<Duration>) -> Duration {
     if let Some(after) = retry_after {
         return after.min(MAX_RETRY_AFTER);
     }
-    let base = Duration::from_millis(250).saturating_mul(1 << retry.saturating_sub(1).min(5)).min(Duration::from_secs(8));
+    let base = Duration::from_millis(250)
+        .saturating_mul(1 << retry.saturating_sub(1).min(5))
+        .min(Duration::from_secs(8));
     base.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 
-fn annotate(mut response: Response<GatewayBody>, group: &str, deployment: &Deployment, record: &Record) -> Response<GatewayBody> {
+fn annotate(
+    mut response: Response<GatewayBody>,
+    group: &str,
+    deployment: &Deployment,
+    record: &Record,
+) -> Response<GatewayBody> {
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(group) {
         headers.insert(HeaderName::from_static(MODEL_GROUP_HEADER), v);
     }
-    headers.insert(HeaderName::from_static(DEPLOYMENT_HEADER), HeaderValue::from(deployment.index));
+    headers.insert(
+        HeaderName::from_static(DEPLOYMENT_HEADER),
+        HeaderValue::from(deployment.index),
+    );
     annotate_counts(response, record)
 }
 
 fn annotate_counts(mut response: Response<GatewayBody>, record: &Record) -> Response<GatewayBody> {
     let headers = response.headers_mut();
-    headers.insert(HeaderName::from_static(RETRIES_HEADER), HeaderValue::from(record.retries));
-    headers.insert(HeaderName::from_static(FALLBACKS_HEADER), HeaderValue::from(record.fallbacks));
+    headers.insert(
+        HeaderName::from_static(RETRIES_HEADER),
+        HeaderValue::from(record.retries),
+    );
+    headers.insert(
+        HeaderName::from_static(FALLBACKS_HEADER),
+        HeaderValue::from(record.fallbacks),
+    );
     response
 }
 
@@ -301,12 +373,15 @@ fn mock(endpoint: Endpoint, deployment: &Deployment, text: &str, stream: bool) -
     let model = &deployment.upstream_model;
     let mut response = if stream && openai::mock_streams(endpoint) {
         let mut r = Response::new(body::frames(openai::mock_stream(endpoint, model, text)));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         r
     } else {
         let mut r = Response::new(body::full(openai::mock_body(endpoint, model, text)));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r
     };
     *response.status_mut() = StatusCode::OK;

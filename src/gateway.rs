@@ -17,10 +17,10 @@ use crate::auth::Caller;
 use crate::body::{full, GatewayBody, Observed};
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::forward;
 use crate::providers::{openai, Endpoint};
 use crate::record::Record;
 use crate::reload::ConfigStatus;
-use crate::forward;
 use crate::request::{peek, read_body};
 use crate::upstream::Upstream;
 
@@ -132,10 +132,11 @@ impl Gateway {
         let peeked = peek(&body)?;
         record.stream = peeked.stream;
         record.model = Some(peeked.model.clone());
-        let Some((group, _)) = config.resolve(&peeked.model) else {
+        let Some(resolved) = config.resolve(&peeked.model) else {
             return Err(GatewayError::UnknownModel { model: peeked.model });
         };
         // A client allowlist may name the group, or the alias or exact name it asked for.
+        let group = resolved.group;
         if !caller.may_use(group) && !caller.may_use(&peeked.model) {
             return Err(GatewayError::ModelNotAllowed { model: peeked.model });
         }

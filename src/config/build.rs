@@ -202,7 +202,11 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
         "timeout",
         "stream_timeout",
     ];
-    let router_keys: Vec<&str> = ROUTING.iter().copied().chain(["routing_strategy", "model_group_alias"]).collect();
+    let router_keys: Vec<&str> = ROUTING
+        .iter()
+        .copied()
+        .chain(["routing_strategy", "model_group_alias"])
+        .collect();
     let litellm_keys: Vec<&str> = ROUTING.iter().copied().chain(["request_timeout"]).collect();
     let router: raw::RoutingEntry = section(
         root.remove("router_settings"),
@@ -220,7 +224,13 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
     );
     let own: raw::TollgateSettings = section(
         root.remove("tollgate"),
-        &["clients", "allow_unauthenticated", "telemetry", "spend", "stream_idle_timeout"],
+        &[
+            "clients",
+            "allow_unauthenticated",
+            "telemetry",
+            "spend",
+            "stream_idle_timeout",
+        ],
         &[],
         "tollgate",
         &mut report,
@@ -240,7 +250,13 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
 
     let mut wildcards: Vec<Arc<str>> = model_names.iter().filter(|n| n.contains('*')).cloned().collect();
     wildcards.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    let routing = routing::routing(router, litellm_routing, own.stream_idle_timeout.as_ref(), &groups, &mut report);
+    let routing = routing::routing(
+        router,
+        litellm_routing,
+        own.stream_idle_timeout.as_ref(),
+        &groups,
+        &mut report,
+    );
     let telemetry = settings::telemetry(own.telemetry, &mut resolver, &mut report);
     let currency = settings::currency(own.spend, &mut report);
     let keys = keys(&general, own.clients, &groups, &mut resolver, &mut report);

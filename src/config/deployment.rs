@@ -167,7 +167,11 @@ fn deployment(
         }
     }
     let mut secs = |field: &str, value: Option<&Value>| {
-        value.and_then(|v| seconds(v).map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e)).ok())
+        value.and_then(|v| {
+            seconds(v)
+                .map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e))
+                .ok()
+        })
     };
     let timeout = secs("timeout", params.timeout.as_ref()).unwrap_or(defaults.timeout);
     // The first chunk may take at most the whole request's time.

@@ -85,28 +85,37 @@ impl Config {
         self.groups.get(model_name).map(Vec::as_slice)
     }
 
-    /// The group serving a requested name, with the group's configured name:
-    /// an exact `model_name`, then a `model_group_alias`, then the most
-    /// specific wildcard entry (`openai/*` before `*`).
-    pub fn resolve<'a>(&'a self, requested: &'a str) -> Option<(&'a str, &'a [Arc<Deployment>])> {
-        if let Some((name, group)) = self.groups.get_key_value(requested) {
-            return Some((name, group));
+    /// The group serving a requested name: an exact `model_name`, then a
+    /// `model_group_alias` (whose target may itself be served by a
+    /// wildcard), then the most specific wildcard entry (`openai/*` before `*`).
+    pub fn resolve<'a>(&'a self, requested: &'a str) -> Option<Resolved<'a>> {
+        let name = self.routing.aliases.get(requested).map_or(requested, String::as_str);
+        if let Some((group, deployments)) = self.groups.get_key_value(name) {
+            return Some(Resolved {
+                group,
+                deployments,
+                name,
+            });
         }
-        if let Some(target) = self.routing.aliases.get(requested) {
-            if let Some((name, group)) = self.groups.get_key_value(target.as_str()) {
-                return Some((name, group));
-            }
-        }
-        self.wildcards.iter().find_map(|name| {
-            let group = self.groups.get(name)?;
-            group[0].matches(requested).then_some((&**name, group.as_slice()))
+        self.wildcards.iter().find_map(|group| {
+            let deployments = self.groups.get(group)?;
+            deployments[0].matches(name).then_some(Resolved {
+                group,
+                deployments,
+                name,
+            })
         })
     }
 
     /// Names for `GET /v1/models`: every group and every visible alias.
     pub fn listed_names(&self) -> impl Iterator<Item = &str> {
         let hidden = &self.routing.hidden_aliases;
-        let aliases = self.routing.aliases.keys().filter(move |a| !hidden.contains(a)).map(String::as_str);
+        let aliases = self
+            .routing
+            .aliases
+            .keys()
+            .filter(move |a| !hidden.contains(a))
+            .map(String::as_str);
         let mut aliases: Vec<&str> = aliases.collect();
         aliases.sort_unstable();
         self.model_names.iter().map(|n| &**n).chain(aliases)
@@ -116,6 +125,16 @@ impl Config {
     pub fn requires_key(&self) -> bool {
         !self.keys.is_empty()
     }
+}
+
+/// Where a requested model name leads.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved<'a> {
+    /// The configured `model_name` of the group.
+    pub group: &'a str,
+    pub deployments: &'a [Arc<Deployment>],
+    /// The name wildcards are matched against: the request's, or its alias's target.
+    pub name: &'a str,
 }
 
 /// One `model_list` entry, ready to serve.

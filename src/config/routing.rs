@@ -62,11 +62,14 @@ pub struct Routing {
 impl Routing {
     /// Retries allowed for an error class.
     pub fn retries_for(&self, class: ErrorClass) -> u32 {
-        match class {
-            // A context-length error fails the same way on every retry.
-            ErrorClass::ContextWindow => 0,
-            other => self.retry_policy.get(&other).copied().unwrap_or(self.num_retries),
-        }
+        // A context-length error fails the same way on every retry. A client's
+        // bad request or an unknown upstream model only when the policy says so.
+        let default = match class {
+            ErrorClass::ContextWindow => return 0,
+            ErrorClass::BadRequest | ErrorClass::NotFound => 0,
+            _ => self.num_retries,
+        };
+        self.retry_policy.get(&class).copied().unwrap_or(default)
     }
 
     /// The fallback groups for `group` after an error of `class`, in order.
@@ -80,7 +83,10 @@ impl Routing {
             Some(list) => list.iter().map(String::as_str).collect(),
             None => self.default_fallbacks.iter().map(String::as_str).collect(),
         };
-        list.into_iter().filter(|f| *f != group).take(self.max_fallbacks).collect()
+        list.into_iter()
+            .filter(|f| *f != group)
+            .take(self.max_fallbacks)
+            .collect()
     }
 }
 
@@ -99,12 +105,26 @@ fn secs(v: Option<&Value>, at: &str, report: &mut Report) -> Option<f64> {
 /// Reads the entry-level defaults before the model list is built.
 pub(super) fn defaults(router: &RoutingEntry, litellm: &RoutingEntry, report: &mut Report) -> Defaults {
     let timeout = secs(router.timeout.as_ref(), "router_settings.timeout", report)
-        .or_else(|| secs(litellm.request_timeout.as_ref(), "litellm_settings.request_timeout", report))
+        .or_else(|| {
+            secs(
+                litellm.request_timeout.as_ref(),
+                "litellm_settings.request_timeout",
+                report,
+            )
+        })
         .or_else(|| secs(litellm.timeout.as_ref(), "litellm_settings.timeout", report))
         .unwrap_or(DEFAULT_TIMEOUT_SECS);
-    let stream_timeout = secs(router.stream_timeout.as_ref(), "router_settings.stream_timeout", report)
-        .or_else(|| secs(litellm.stream_timeout.as_ref(), "litellm_settings.stream_timeout", report));
-    Defaults { timeout, stream_timeout }
+    let stream_timeout = secs(router.stream_timeout.as_ref(), "router_settings.stream_timeout", report).or_else(|| {
+        secs(
+            litellm.stream_timeout.as_ref(),
+            "litellm_settings.stream_timeout",
+            report,
+        )
+    });
+    Defaults {
+        timeout,
+        stream_timeout,
+    }
 }
 
 fn fallback_map(list: Option<&Vec<std::collections::BTreeMap<String, Vec<String>>>>) -> HashMap<String, Vec<String>> {
@@ -153,7 +173,10 @@ pub(super) fn routing(
             "InternalServerErrorRetries" => ErrorClass::InternalServer,
             "BadRequestErrorRetries" => ErrorClass::BadRequest,
             other => {
-                report.problem(format!("router_settings.retry_policy.{other}"), "is not a LiteLLM retry class");
+                report.problem(
+                    format!("router_settings.retry_policy.{other}"),
+                    "is not a LiteLLM retry class",
+                );
                 continue;
             }
         };
@@ -161,11 +184,19 @@ pub(super) fn routing(
     }
     let pick = |a: Option<&Vec<_>>, b: Option<&Vec<_>>| fallback_map(a.or(b));
     let fallbacks = pick(router.fallbacks.as_ref(), litellm.fallbacks.as_ref());
-    let context_window_fallbacks =
-        pick(router.context_window_fallbacks.as_ref(), litellm.context_window_fallbacks.as_ref());
-    let content_policy_fallbacks =
-        pick(router.content_policy_fallbacks.as_ref(), litellm.content_policy_fallbacks.as_ref());
-    let default_fallbacks = router.default_fallbacks.clone().or(litellm.default_fallbacks.clone()).unwrap_or_default();
+    let context_window_fallbacks = pick(
+        router.context_window_fallbacks.as_ref(),
+        litellm.context_window_fallbacks.as_ref(),
+    );
+    let content_policy_fallbacks = pick(
+        router.content_policy_fallbacks.as_ref(),
+        litellm.content_policy_fallbacks.as_ref(),
+    );
+    let default_fallbacks = router
+        .default_fallbacks
+        .clone()
+        .or(litellm.default_fallbacks.clone())
+        .unwrap_or_default();
     let mut aliases = HashMap::new();
     let mut hidden_aliases = Vec::new();
     for (alias, target) in router.model_group_alias.iter().flatten() {
@@ -179,7 +210,10 @@ pub(super) fn routing(
                 }
             },
             _ => {
-                report.problem(format!("router_settings.model_group_alias.{alias}"), "must name a model group");
+                report.problem(
+                    format!("router_settings.model_group_alias.{alias}"),
+                    "must name a model group",
+                );
                 continue;
             }
         };
@@ -201,7 +235,9 @@ pub(super) fn routing(
     missing.sort();
     missing.dedup();
     for group in missing {
-        report.note(format!("routing names the model group `{group}`, which no model_list entry serves"));
+        report.note(format!(
+            "routing names the model group `{group}`, which no model_list entry serves"
+        ));
     }
     let cooldown = secs(router.cooldown_time.as_ref(), "router_settings.cooldown_time", report)
         .or_else(|| secs(litellm.cooldown_time.as_ref(), "litellm_settings.cooldown_time", report))

@@ -23,8 +23,16 @@ pub struct Unavailable {
 pub fn pick(group: &[Arc<Deployment>], strategy: Strategy, tried: &[usize]) -> Result<Arc<Deployment>, Unavailable> {
     let now = now_ms();
     let healthy = |d: &&Arc<Deployment>| d.state.cooling(now).is_none() && !d.state.over_limit(d.rpm, d.tpm, now);
-    let fresh: Vec<&Arc<Deployment>> = group.iter().filter(healthy).filter(|d| !tried.contains(&d.index)).collect();
-    let candidates = if fresh.is_empty() { group.iter().filter(healthy).collect() } else { fresh };
+    let fresh: Vec<&Arc<Deployment>> = group
+        .iter()
+        .filter(healthy)
+        .filter(|d| !tried.contains(&d.index))
+        .collect();
+    let candidates = if fresh.is_empty() {
+        group.iter().filter(healthy).collect()
+    } else {
+        fresh
+    };
     let Some(tier) = candidates.iter().map(|d| d.order).min() else {
         let retry_after = group
             .iter()

@@ -104,7 +104,8 @@ impl State {
             }
         };
         if cool {
-            self.cooldown_until.store(now + routing.cooldown.as_millis() as u64, Relaxed);
+            self.cooldown_until
+                .store(now + routing.cooldown.as_millis() as u64, Relaxed);
             self.fails_in_window.store(0, Relaxed);
         }
         cool

@@ -17,7 +17,9 @@ fn config(entries: &[&str], routing: &str) -> Config {
         ));
     }
     yaml.push_str(routing);
-    load_str(&yaml, std::path::Path::new("."), &|_| None).expect("loads").config
+    load_str(&yaml, std::path::Path::new("."), &|_| None)
+        .expect("loads")
+        .config
 }
 
 fn counts(config: &Config, strategy: Strategy, n: usize) -> HashMap<usize, usize> {
@@ -54,7 +56,10 @@ fn simple_shuffle_follows_weight_then_rpm() {
 
 #[test]
 fn lower_order_serves_first_and_higher_only_when_it_cannot() {
-    let c = config(&["      order: 2\n", "      order: 1\n", "      order: 1\n"], "router_settings:\n  cooldown_time: 60\n");
+    let c = config(
+        &["      order: 2\n", "      order: 1\n", "      order: 1\n"],
+        "router_settings:\n  cooldown_time: 60\n",
+    );
     let seen = counts(&c, Strategy::SimpleShuffle, 1000);
     assert_eq!(seen.get(&0), None, "order 2 waits while order 1 is healthy: {seen:?}");
     let group = c.group("g").unwrap();
@@ -73,7 +78,11 @@ fn least_busy_takes_the_idlest() {
     let _c = (Busy::start(&group[2]), Busy::start(&group[2]));
     assert_eq!(pick(group, Strategy::LeastBusy, &[]).unwrap().index, 1);
     drop(_a);
-    assert_eq!(pick(group, Strategy::LeastBusy, &[]).unwrap().index, 0, "finished requests are no longer counted");
+    assert_eq!(
+        pick(group, Strategy::LeastBusy, &[]).unwrap().index,
+        0,
+        "finished requests are no longer counted"
+    );
 }
 
 #[test]
@@ -82,7 +91,11 @@ fn latency_based_prefers_untried_then_fastest() {
     let group = c.group("g").unwrap();
     group[0].state.observe_latency(Duration::from_millis(300));
     group[1].state.observe_latency(Duration::from_millis(40));
-    assert_eq!(pick(group, Strategy::LatencyBased, &[]).unwrap().index, 2, "an untried deployment is measured first");
+    assert_eq!(
+        pick(group, Strategy::LatencyBased, &[]).unwrap().index,
+        2,
+        "an untried deployment is measured first"
+    );
     group[2].state.observe_latency(Duration::from_millis(90));
     let seen = counts(&c, Strategy::LatencyBased, 100);
     assert_eq!(seen.get(&1), Some(&100), "{seen:?}");
@@ -95,7 +108,10 @@ fn tried_deployments_come_last() {
     for _ in 0..50 {
         assert_eq!(pick(group, Strategy::SimpleShuffle, &[0]).unwrap().index, 1);
     }
-    assert!(pick(group, Strategy::SimpleShuffle, &[0, 1]).is_ok(), "all tried: retry one of them");
+    assert!(
+        pick(group, Strategy::SimpleShuffle, &[0, 1]).is_ok(),
+        "all tried: retry one of them"
+    );
 }
 
 #[test]
@@ -103,7 +119,11 @@ fn rpm_limits_are_counted_per_minute() {
     let c = config(&["      rpm: 2\n", "      rpm: 1000\n      order: 2\n"], "");
     let group = c.group("g").unwrap();
     let _held: Vec<Busy> = (0..2).map(|_| Busy::start(&group[0])).collect();
-    assert_eq!(pick(group, Strategy::SimpleShuffle, &[]).unwrap().index, 1, "the first is at its rpm");
+    assert_eq!(
+        pick(group, Strategy::SimpleShuffle, &[]).unwrap().index,
+        1,
+        "the first is at its rpm"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -120,7 +140,10 @@ async fn a_failing_deployment_cools_down_and_comes_back() {
     tokio::time::advance(Duration::from_secs(29)).await;
     assert!(group[0].state.cooling(now_ms()).is_some());
     tokio::time::advance(Duration::from_secs(2)).await;
-    assert!(group[0].state.cooling(now_ms()).is_none(), "readmitted after cooldown_time");
+    assert!(
+        group[0].state.cooling(now_ms()).is_none(),
+        "readmitted after cooldown_time"
+    );
     let seen = counts(&c, Strategy::SimpleShuffle, 1000);
     assert!(seen.get(&0).copied().unwrap_or(0) > 300, "{seen:?}");
 }
@@ -131,12 +154,18 @@ async fn failures_older_than_a_minute_are_forgotten_and_bad_requests_never_count
     let group = c.group("g").unwrap();
     assert!(!group[0].state.failed(ErrorClass::Timeout, &c.routing));
     tokio::time::advance(Duration::from_secs(61)).await;
-    assert!(!group[0].state.failed(ErrorClass::Timeout, &c.routing), "a new minute starts a new count");
+    assert!(
+        !group[0].state.failed(ErrorClass::Timeout, &c.routing),
+        "a new minute starts a new count"
+    );
     for _ in 0..10 {
         assert!(!group[1].state.failed(ErrorClass::BadRequest, &c.routing));
         assert!(!group[1].state.failed(ErrorClass::ContextWindow, &c.routing));
     }
-    assert!(group[1].state.failed(ErrorClass::RateLimit, &c.routing), "a 429 cools down at once");
+    assert!(
+        group[1].state.failed(ErrorClass::RateLimit, &c.routing),
+        "a 429 cools down at once"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,29 +175,43 @@ async fn all_cooling_down_says_when_to_come_back() {
     group[0].state.failed(ErrorClass::RateLimit, &c.routing);
     tokio::time::advance(Duration::from_secs(4)).await;
     group[1].state.failed(ErrorClass::RateLimit, &c.routing);
-    let Err(Unavailable { retry_after }) = pick(group, Strategy::SimpleShuffle, &[]) else { panic!("all cooling") };
+    let Err(Unavailable { retry_after }) = pick(group, Strategy::SimpleShuffle, &[]) else {
+        panic!("all cooling")
+    };
     let ms = retry_after.as_millis();
-    assert!((5_990..=6_010).contains(&ms), "the earliest comes back in 6 s, not {retry_after:?}");
+    assert!(
+        (5_990..=6_010).contains(&ms),
+        "the earliest comes back in 6 s, not {retry_after:?}"
+    );
 }
 
 #[test]
 fn wildcards_aliases_and_fallback_lists() {
     let yaml = "model_list:\n  - model_name: \"openai/*\"\n    litellm_params:\n      model: \"openai/*\"\n  - model_name: \"*\"\n    litellm_params:\n      model: \"openai/*\"\n      api_base: http://127.0.0.1:9/v1\n  - model_name: big\n    litellm_params:\n      model: openai/gpt-4o\n  - model_name: small\n    litellm_params:\n      model: openai/gpt-4o-mini\nrouter_settings:\n  model_group_alias:\n    fast: small\n    secret: {model: big, hidden: true}\n  fallbacks: [{big: [small]}]\n  context_window_fallbacks: [{small: [big]}]\nlitellm_settings:\n  default_fallbacks: [small]\n";
     let c = load_str(yaml, std::path::Path::new("."), &|_| None).unwrap().config;
-    let (name, group) = c.resolve("openai/gpt-4.1").unwrap();
-    assert_eq!(name, "openai/*", "the more specific wildcard wins");
-    assert_eq!(group[0].upstream_for("openai/gpt-4.1"), "gpt-4.1");
-    let (name, group) = c.resolve("llama3").unwrap();
-    assert_eq!((name, &*group[0].upstream_for("llama3")), ("*", "llama3"));
-    assert_eq!(c.resolve("fast").unwrap().0, "small");
-    assert_eq!(c.resolve("big").unwrap().0, "big", "exact names beat wildcards");
+    let r = c.resolve("openai/gpt-4.1").unwrap();
+    assert_eq!(r.group, "openai/*", "the more specific wildcard wins");
+    assert_eq!(r.deployments[0].upstream_for(r.name), "gpt-4.1");
+    let r = c.resolve("llama3").unwrap();
+    assert_eq!((r.group, &*r.deployments[0].upstream_for(r.name)), ("*", "llama3"));
+    assert_eq!(c.resolve("fast").unwrap().group, "small");
+    assert_eq!(c.resolve("big").unwrap().group, "big", "exact names beat wildcards");
+    let group = r.deployments;
     let listed: Vec<&str> = c.listed_names().collect();
     assert!(listed.contains(&"fast") && !listed.contains(&"secret"), "{listed:?}");
     let r = &c.routing;
     assert_eq!(r.fallbacks_for("big", ErrorClass::RateLimit), ["small"]);
     assert_eq!(r.fallbacks_for("small", ErrorClass::ContextWindow), ["big"]);
-    assert_eq!(r.fallbacks_for("small", ErrorClass::InternalServer), Vec::<&str>::new(), "small is its own default");
-    assert_eq!(r.fallbacks_for("openai/*", ErrorClass::Timeout), ["small"], "default_fallbacks");
+    assert_eq!(
+        r.fallbacks_for("small", ErrorClass::InternalServer),
+        Vec::<&str>::new(),
+        "small is its own default"
+    );
+    assert_eq!(
+        r.fallbacks_for("openai/*", ErrorClass::Timeout),
+        ["small"],
+        "default_fallbacks"
+    );
     assert_eq!(r.retries_for(ErrorClass::ContextWindow), 0);
     let _ = Arc::clone(&group[0]);
 }

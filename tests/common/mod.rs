@@ -52,6 +52,8 @@ pub enum Reply {
     Sse(Vec<String>, Duration),
     /// SSE events, then the connection breaks without `[DONE]`.
     SseBroken(Vec<String>, Duration),
+    /// The SSE head at once, the first event only after the delay.
+    SseAfter(Duration, Vec<String>),
     /// Waits this long, then answers.
     Delayed(Duration, Box<Reply>),
     /// Never answers.
@@ -68,6 +70,8 @@ struct MockState {
     cancelled: AtomicUsize,
     /// TCP connections accepted.
     connections: AtomicUsize,
+    /// The reply when the script is empty (`Echo` unless set).
+    default: Mutex<Option<Reply>>,
 }
 
 /// A scripted OpenAI-compatible upstream on loopback.
@@ -111,6 +115,11 @@ impl Mock {
         self.state.script.lock().unwrap().extend(replies);
     }
 
+    /// Answers every unscripted request with `reply`.
+    pub fn always(&self, reply: Reply) {
+        *self.state.default.lock().unwrap() = Some(reply);
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.state.calls.lock().unwrap().clone()
     }
@@ -136,7 +145,10 @@ async fn answer(state: Arc<MockState>, req: Request<Incoming>) -> Result<Respons
         body,
     };
     state.calls.lock().unwrap().push(call.clone());
-    let reply = state.script.lock().unwrap().pop_front().unwrap_or(Reply::Echo);
+    let scripted = state.script.lock().unwrap().pop_front();
+    let reply = scripted
+        .or_else(|| state.default.lock().unwrap().clone())
+        .unwrap_or(Reply::Echo);
     respond(state, reply, &call).await
 }
 
@@ -164,8 +176,9 @@ async fn respond(state: Arc<MockState>, reply: Reply, call: &Call) -> Result<Res
                 return Ok(json_reply(200, echo_completion(&model, &call.path)));
             }
             Reply::Json(status, value) => return Ok(json_reply(status, value)),
-            Reply::Sse(events, gap) => return Ok(sse(state, events, gap, true)),
-            Reply::SseBroken(events, gap) => return Ok(sse(state, events, gap, false)),
+            Reply::Sse(events, gap) => return Ok(sse(state, events, gap, true, Duration::ZERO)),
+            Reply::SseAfter(first, events) => return Ok(sse(state, events, Duration::ZERO, true, first)),
+            Reply::SseBroken(events, gap) => return Ok(sse(state, events, gap, false, Duration::ZERO)),
         }
     }
 }
@@ -201,10 +214,11 @@ fn json_reply(status: u16, value: Value) -> Response<MockBody> {
         .unwrap()
 }
 
-fn sse(state: Arc<MockState>, events: Vec<String>, gap: Duration, finish: bool) -> Response<MockBody> {
+fn sse(state: Arc<MockState>, events: Vec<String>, gap: Duration, finish: bool, first: Duration) -> Response<MockBody> {
     type Item = Result<Frame<Bytes>, std::io::Error>;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(1);
     tokio::spawn(async move {
+        tokio::time::sleep(first).await;
         for (i, event) in events.iter().enumerate() {
             if i > 0 && !gap.is_zero() {
                 tokio::time::sleep(gap).await;
