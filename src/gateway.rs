@@ -33,6 +33,16 @@ pub struct Gateway {
     status: Mutex<ConfigStatus>,
 }
 
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The API: model requests, model list, health.
+    Api,
+    /// The optional admin listener: health (and metrics) only, no key, no
+    /// model routes, for probes and scrapers when the API listens on loopback.
+    Admin,
+}
+
 /// What a path and method ask for.
 enum Route {
     Api(Endpoint),
@@ -82,9 +92,9 @@ impl Gateway {
     }
 
     /// Serves one request. Never fails: errors become OpenAI-style responses.
-    pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<GatewayBody> {
+    pub async fn handle(self: Arc<Self>, request: Request<Incoming>, surface: Surface) -> Response<GatewayBody> {
         let mut record = Record::start(request.method(), request.uri().path());
-        let response = match self.forward(request, &mut record).await {
+        let response = match self.forward(request, surface, &mut record).await {
             Ok(response) => response,
             Err(error) => {
                 record.error = Some(error.code());
@@ -98,9 +108,18 @@ impl Gateway {
     async fn forward(
         &self,
         request: Request<Incoming>,
+        surface: Surface,
         record: &mut Record,
     ) -> Result<Response<GatewayBody>, GatewayError> {
-        match route(request.method(), request.uri().path())? {
+        let route = route(request.method(), request.uri().path())?;
+        if surface == Surface::Admin && matches!(route, Route::Api(_) | Route::Models) {
+            let (method, path) = (
+                request.method().to_string(),
+                request.uri().path().chars().take(200).collect(),
+            );
+            return Err(GatewayError::NotFound { method, path });
+        }
+        match route {
             Route::Liveliness => Ok(text(StatusCode::OK, "I'm alive!")),
             Route::Readiness => Ok(self.readiness()),
             Route::Models => {

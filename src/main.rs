@@ -54,6 +54,14 @@ struct ServeArgs {
     /// On SIGTERM/SIGINT, how long in-flight requests and streams may take to finish.
     #[arg(long, env = "TOLLGATE_DRAIN_SECONDS", default_value_t = 25)]
     drain_seconds: u64,
+    /// Also serve health (and metrics) on this port, without a key and
+    /// without model routes: for probes and scrapers that cannot reach a
+    /// loopback-only API (a sidecar on 127.0.0.1).
+    #[arg(long, env = "TOLLGATE_ADMIN_PORT")]
+    admin_port: Option<u16>,
+    /// Address of the admin listener.
+    #[arg(long, env = "TOLLGATE_ADMIN_HOST", default_value = "0.0.0.0")]
+    admin_host: String,
     /// Do not watch the config's folder for changes (for file systems where
     /// watching does not work); SIGHUP still reloads.
     #[arg(long, env = "TOLLGATE_NO_WATCH")]
@@ -158,6 +166,19 @@ async fn serve(args: ServeArgs) -> ExitCode {
         loopback: addr.ip().is_loopback(),
     }
     .spawn(!args.no_watch);
+    if let Some(port) = args.admin_port {
+        match TcpListener::bind((args.admin_host.as_str(), port)).await {
+            Ok(admin) => {
+                let admin_addr = admin.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                tracing::info!(addr = %admin_addr, "admin listener (health only)");
+                tokio::spawn(tollgate::server::serve_admin(admin, gateway.clone()));
+            }
+            Err(error) => {
+                tracing::error!(host = %args.admin_host, port, %error, "cannot listen for admin");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let shutdown = shutdown_signal();
     tracing::info!(
         %addr,

@@ -14,7 +14,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Surface};
 
 /// How long a client may take to send its request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,7 +47,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                serve_connection(&builder, &graceful, stream, peer, gateway.clone());
+                serve_connection(&builder, Some(&graceful), stream, peer, gateway.clone(), Surface::Api);
             }
             _ = &mut shutdown => break,
         }
@@ -67,22 +67,47 @@ pub async fn serve(
     }
 }
 
+/// Serves health (and metrics) on the admin listener until the process
+/// ends. Nothing here needs draining: probes and scrapes are short.
+pub async fn serve_admin(listener: TcpListener, gateway: Arc<Gateway>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => serve_connection(&builder, None, stream, peer, gateway.clone(), Surface::Admin),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
+    graceful: Option<&GracefulShutdown>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     gateway: Arc<Gateway>,
+    surface: Surface,
 ) {
     let service = service_fn(move |request| {
         let gateway = gateway.clone();
-        async move { Ok::<_, Infallible>(gateway.handle(request).await) }
+        async move { Ok::<_, Infallible>(gateway.handle(request, surface).await) }
     });
     let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-    let connection = graceful.watch(connection);
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
+    let log = move |result: Result<(), Box<dyn std::error::Error + Send + Sync>>| {
+        if let Err(error) = result {
             tracing::debug!(%peer, %error, "connection ended with an error");
         }
-    });
+    };
+    match graceful {
+        Some(graceful) => {
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move { log(connection.await) });
+        }
+        None => {
+            tokio::spawn(async move { log(connection.await) });
+        }
+    }
 }

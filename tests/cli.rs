@@ -251,3 +251,52 @@ async fn no_secret_appears_in_any_output_even_at_trace_level() {
         assert!(!output.contains(canary), "{canary} leaked into the output");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_listener_serves_health_but_no_model_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        "model_list:\n  - model_name: demo\n    litellm_params:\n      model: openai/demo\n      mock_response: hi\n",
+    );
+    let running = Running::start(&path, &["--admin-port", "0", "--admin-host", "127.0.0.1"], &[]);
+    let output = running.output();
+    let line = output
+        .lines()
+        .find(|l| l.contains("admin listener"))
+        .expect("the admin address is logged");
+    let admin = line
+        .split("addr=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let health = send("GET", &format!("http://{admin}/health/readiness"), &[], "").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(
+        send("GET", &format!("http://{admin}/health/liveliness"), &[], "")
+            .await
+            .status,
+        200
+    );
+    let chat = post_json(
+        &format!("http://{admin}/v1/chat/completions"),
+        &[],
+        json!({"model": "demo"}),
+    )
+    .await;
+    assert_eq!((chat.status.as_u16(), chat.error_code().as_str()), (404, "unknown_url"));
+    assert_eq!(
+        send("GET", &format!("http://{admin}/v1/models"), &[], "").await.status,
+        404
+    );
+    // The API itself is unchanged.
+    assert_eq!(
+        post_json(&running.url("/v1/chat/completions"), &[], json!({"model": "demo"}))
+            .await
+            .status,
+        200
+    );
+}
