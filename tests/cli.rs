@@ -141,10 +141,7 @@ async fn sigterm_lets_a_running_stream_finish_then_exits_0() {
     assert!(refused.is_err(), "the listener is closed during the drain");
     let (status, frames) = stream.await.unwrap();
     assert_eq!(status, 200);
-    let text: String = frames
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).to_string())
-        .collect();
+    let text = frames_text(&frames);
     assert!(
         text.ends_with("data: [DONE]\n\n") && text.contains("t5"),
         "the whole stream arrived: {text}"

@@ -5,7 +5,6 @@ mod common;
 
 use std::time::Duration;
 
-use async_openai::types::chat::{ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs};
 use common::*;
 use futures::StreamExt;
 use serde_json::json;
@@ -183,15 +182,7 @@ async fn the_openai_sdk_works_against_the_gateway() {
         ["chat-model"]
     );
 
-    let request = CreateChatCompletionRequestArgs::default()
-        .model("chat-model")
-        .messages([ChatCompletionRequestUserMessageArgs::default()
-            .content("hi")
-            .build()
-            .unwrap()
-            .into()])
-        .build()
-        .unwrap();
+    let request = chat_request("chat-model");
     let response = client.chat().create(request.clone()).await.unwrap();
     assert_eq!(response.model, "upstream-chat");
     assert_eq!(
@@ -222,10 +213,7 @@ async fn streams_are_relayed_chunk_by_chunk_as_they_arrive() {
     )
     .await;
     assert_eq!(status, 200);
-    let text: String = frames
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).to_string())
-        .collect();
+    let text = frames_text(&frames);
     let expected: String = events.iter().map(|e| format!("data: {e}\n\n")).collect::<String>() + "data: [DONE]\n\n";
     assert_eq!(text, expected, "the stream arrives byte for byte");
     // Each event arrives on its own, about one gap after the previous: nothing is buffered.
@@ -332,24 +320,13 @@ async fn mock_response_answers_without_an_upstream() {
         json!({"model": "demo", "stream": true}),
     )
     .await;
-    let text: String = frames
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).to_string())
-        .collect();
+    let text = frames_text(&frames);
     assert!(
         text.ends_with("data: [DONE]\n\n") && text.contains("\"world\""),
         "{text}"
     );
     let client = openai_client(&gw.url("/v1"), "unused");
-    let request = CreateChatCompletionRequestArgs::default()
-        .model("demo")
-        .messages([ChatCompletionRequestUserMessageArgs::default()
-            .content("hi")
-            .build()
-            .unwrap()
-            .into()])
-        .build()
-        .unwrap();
+    let request = chat_request("demo");
     let mut stream = client.chat().create_stream(request).await.unwrap();
     let mut streamed = String::new();
     while let Some(chunk) = stream.next().await {

@@ -128,10 +128,7 @@ async fn kubernetes_configmap_updates_under_load_never_fail_a_request() {
                         json!({"model": "stable", "stream": true}),
                     )
                     .await;
-                    let text: String = frames
-                        .iter()
-                        .map(|(_, b)| String::from_utf8_lossy(b).to_string())
-                        .collect();
+                    let text = frames_text(&frames);
                     status == 200 && text.ends_with("data: [DONE]\n\n")
                 } else {
                     post_json(&gw.url("/v1/chat/completions"), &[], json!({"model": "stable"}))
@@ -274,10 +271,7 @@ async fn a_stream_on_a_removed_route_finishes_on_the_old_config() {
     let gone = post_json(&gw.url("/v1/chat/completions"), &[], json!({"model": "m1"})).await;
     assert_eq!(gone.status, 404, "new requests see the new routes");
     let (status, frames) = stream.await.unwrap();
-    let text: String = frames
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).to_string())
-        .collect();
+    let text = frames_text(&frames);
     assert_eq!(status, 200);
     assert!(
         text.contains("t7") && text.ends_with("data: [DONE]\n\n"),

@@ -195,10 +195,7 @@ async fn a_stream_timeout_falls_back_before_any_byte_reaches_the_client() {
         json!({"model": "a", "stream": true}),
     )
     .await;
-    let text: String = frames
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).to_string())
-        .collect();
+    let text = frames_text(&frames);
     assert_eq!(status, 200);
     assert_eq!(
         text.matches("data: ").count(),
@@ -248,10 +245,7 @@ async fn a_stream_broken_midway_ends_broken_without_a_fake_done_and_is_not_retri
         json!({"model": "a", "stream": true}),
     )
     .await;
-    let text: String = frames
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).to_string())
-        .collect();
+    let text = frames_text(&frames);
     assert_eq!(status, 200);
     assert!(text.contains("one") && text.contains("two"), "{text}");
     assert!(

@@ -405,6 +405,25 @@ pub async fn stream_frames(url: &str, headers: &[(&str, &str)], body: Value) -> 
     (status, frames)
 }
 
+/// The streamed frames joined as text.
+pub fn frames_text(frames: &[(Instant, Bytes)]) -> String {
+    frames.iter().map(|(_, b)| String::from_utf8_lossy(b)).collect()
+}
+
+/// A one-message chat request for async-openai.
+pub fn chat_request(model: &str) -> async_openai::types::chat::CreateChatCompletionRequest {
+    use async_openai::types::chat::{ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs};
+    let message = ChatCompletionRequestUserMessageArgs::default()
+        .content("hi")
+        .build()
+        .unwrap();
+    CreateChatCompletionRequestArgs::default()
+        .model(model)
+        .messages([message.into()])
+        .build()
+        .unwrap()
+}
+
 /// async-openai needs a process-wide rustls provider even for plain HTTP.
 pub fn openai_client(base: &str, key: &str) -> async_openai::Client<async_openai::config::OpenAIConfig> {
     let _ = rustls::crypto::ring::default_provider().install_default();
