@@ -12,6 +12,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 
 use crate::record::{Outcome, Record};
+use crate::stream::{Scanned, UsageScan};
 
 /// Any error a response body can end with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -31,19 +32,20 @@ pub fn frames(events: Vec<Bytes>) -> GatewayBody {
 }
 
 pin_project_lite::pin_project! {
-    /// Relays frames untouched and finishes `record` exactly once: at the end
-    /// of the body, on its error, or when it is dropped (client gone).
+    /// Relays frames (through a usage scan, when the response has one) and
+    /// finishes `record` exactly once, with the usage read: at the end of the
+    /// body, on its error, or when it is dropped (client gone).
     pub struct Observed<B> {
         #[pin]
-        inner: B,
+        inner: Scanned<B>,
         record: Option<Record>,
     }
 }
 
 impl<B> Observed<B> {
-    pub fn new(inner: B, record: Record) -> Self {
+    pub fn new(inner: B, record: Record, scan: Option<UsageScan>) -> Self {
         Observed {
-            inner,
+            inner: Scanned::new(inner, scan),
             record: Some(record),
         }
     }
@@ -61,6 +63,9 @@ where
         let this = self.project();
         let mut inner = this.inner;
         let polled = inner.as_mut().poll_frame(cx);
+        if let (Poll::Ready(_), Some(record)) = (&polled, this.record.as_mut()) {
+            record.usage = inner.usage().or(record.usage);
+        }
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(record), Some(data)) = (this.record.as_mut(), frame.data_ref()) {
@@ -86,7 +91,7 @@ where
             }
             Poll::Pending => {}
         }
-        polled.map(|o| o.map(|r| r.map_err(Into::into)))
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

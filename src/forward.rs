@@ -19,8 +19,9 @@ use crate::config::{Config, Deployment};
 use crate::error::GatewayError;
 use crate::providers::{openai, Endpoint};
 use crate::record::Record;
-use crate::request::{rewrite_model, Peek};
+use crate::request::{upstream_body, Peek};
 use crate::router::{self, Busy};
+use crate::stream::UsageScan;
 use crate::upstream::{self, Upstream};
 
 /// Response headers saying how the request was served.
@@ -200,12 +201,16 @@ async fn attempt(job: &Job<'_>, deployment: &Arc<Deployment>, name: &str) -> Res
         return Ok(mock(job.endpoint, deployment, text, stream));
     }
     let upstream_model = deployment.upstream_for(name);
-    let body = if deployment.pattern.is_some() {
-        let json = serde_json::to_string(&*upstream_model).unwrap_or_default();
-        rewrite_model(job.body, job.peek.model_span, &json)
+    let pattern_json;
+    let model_json = if deployment.pattern.is_some() {
+        pattern_json = serde_json::to_string(&*upstream_model).unwrap_or_default();
+        &pattern_json
     } else {
-        rewrite_model(job.body, job.peek.model_span, &deployment.upstream_model_json)
+        &*deployment.upstream_model_json
     };
+    // A stream whose client did not ask for usage is asked for it anyway; the
+    // usage chunk is then cut out of the answer (see `stream::UsageScan`).
+    let (body, usage_injected) = upstream_body(job.body, job.peek, job.endpoint, model_json);
     let request = upstream::request(deployment, job.endpoint, job.headers, body);
     let busy = Busy::start(deployment);
     let deadline = started + deployment.timeout;
@@ -238,8 +243,16 @@ async fn attempt(job: &Job<'_>, deployment: &Arc<Deployment>, name: &str) -> Res
     };
     deployment.state.observe_latency(started.elapsed());
     let idle = job.config.routing.stream_idle_timeout;
+    let scan = UsageScan::for_response(&head.headers, usage_injected);
+    if scan.may_drop() {
+        // The usage chunk will be cut out: the length is no longer the provider's.
+        head.headers.remove(http::header::CONTENT_LENGTH);
+    }
     let body = body::Upstream::new(body, first, idle, deadline, busy).boxed_unsync();
-    Ok(Response::from_parts(head, body))
+    let mut response = Response::from_parts(head, body);
+    // Taken out where the record's body wrapper is made (`Gateway::handle`).
+    response.extensions_mut().insert(scan);
+    Ok(response)
 }
 
 /// Reads up to the first data frame. `Err(None)` is a timeout.

@@ -22,6 +22,7 @@ use crate::providers::{openai, Endpoint};
 use crate::record::Record;
 use crate::reload::ConfigStatus;
 use crate::request::{peek, read_body};
+use crate::stream::UsageScan;
 use crate::upstream::Upstream;
 
 /// The gateway's shared state: the current config and the upstream client.
@@ -94,7 +95,7 @@ impl Gateway {
     /// Serves one request. Never fails: errors become OpenAI-style responses.
     pub async fn handle(self: Arc<Self>, request: Request<Incoming>, surface: Surface) -> Response<GatewayBody> {
         let mut record = Record::start(request.method(), request.uri().path());
-        let response = match self.forward(request, surface, &mut record).await {
+        let mut response = match self.forward(request, surface, &mut record).await {
             Ok(response) => response,
             Err(error) => {
                 record.error = Some(error.code());
@@ -102,7 +103,9 @@ impl Gateway {
             }
         };
         record.status = response.status().as_u16();
-        response.map(|body| Observed::new(body, record).boxed_unsync())
+        // An upstream answer carries the scan that reads its usage (`forward::attempt`).
+        let scan = response.extensions_mut().remove::<UsageScan>();
+        response.map(|body| Observed::new(body, record, scan).boxed_unsync())
     }
 
     async fn forward(

@@ -17,4 +17,5 @@ pub mod router;
 pub mod secret;
 pub mod server;
 pub mod spend;
+pub mod stream;
 pub mod upstream;

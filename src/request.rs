@@ -1,6 +1,7 @@
-//! The request body: read it within the size limit, find `model` (and
-//! `stream`) without building a JSON tree, refuse fields that would steer the
-//! gateway, and splice in the upstream model name without re-serialising.
+//! The request body: read it within the size limit, find `model`, `stream`
+//! and `stream_options` without building a JSON tree, refuse fields that would
+//! steer the gateway, and splice in the upstream model name (and, for a
+//! stream, the request for usage) without re-serialising.
 
 use std::fmt;
 
@@ -12,6 +13,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::error::GatewayError;
+use crate::providers::Endpoint;
 
 /// Body fields a client could use to send the gateway's key elsewhere or to
 /// change its credentials or headers (LiteLLM's CVE-2024-6587 class). A
@@ -62,6 +64,28 @@ pub struct Peek {
     pub model_span: (usize, usize),
     /// `"stream": true`.
     pub stream: bool,
+    /// What the top-level `stream_options` says about usage.
+    pub stream_options: StreamOptions,
+}
+
+/// The top-level `stream_options` as far as usage goes, with the byte offsets
+/// needed to turn usage on by splicing. A repeated key counts as its last
+/// occurrence, as it does for the provider's parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOptions {
+    /// No `stream_options`.
+    Absent,
+    /// `"stream_options": null`: the byte range of the `null`.
+    Null((usize, usize)),
+    /// An object without `include_usage`: the offset just past its `{`, and
+    /// whether the object is empty.
+    NoUsage { open: usize, empty: bool },
+    /// `include_usage` is `false` or `null`: the byte range of that value.
+    UsageOff((usize, usize)),
+    /// `include_usage: true`: the client reads the usage chunk itself.
+    UsageOn,
+    /// Not an object, or `include_usage` not a boolean: left for the provider to refuse.
+    Other,
 }
 
 /// Finds `model` and `stream` in one pass over a JSON object, skipping every
@@ -78,13 +102,121 @@ pub fn peek(body: &[u8]) -> Result<Peek, GatewayError> {
     if model.is_empty() {
         return Err(GatewayError::MissingModel);
     }
-    // RawValue borrows from `body`, so its offset is found by address.
-    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
     Ok(Peek {
         model,
-        model_span: (start, start + raw.get().len()),
+        model_span: span_in(body, raw),
         stream: found.stream.unwrap_or(false),
+        stream_options: found
+            .stream_options
+            .map_or(StreamOptions::Absent, |o| stream_options(body, o)),
     })
+}
+
+/// The byte range of `raw` in `body`: RawValue borrows from `body`, so its
+/// offset is found by address.
+fn span_in(body: &[u8], raw: &RawValue) -> (usize, usize) {
+    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+    (start, start + raw.get().len())
+}
+
+/// Classifies the raw `stream_options` value. Only its own few bytes are
+/// read again; the body is never parsed into a tree.
+fn stream_options(body: &[u8], raw: &RawValue) -> StreamOptions {
+    let span = span_in(body, raw);
+    match raw.get().as_bytes().first() {
+        Some(b'n') => return StreamOptions::Null(span),
+        Some(b'{') => {}
+        _ => return StreamOptions::Other,
+    }
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let Ok((fields, include_usage)) = de.deserialize_map(OptionsVisitor) else {
+        return StreamOptions::Other;
+    };
+    match include_usage.map(RawValue::get) {
+        None => StreamOptions::NoUsage {
+            open: span.0 + 1,
+            empty: fields == 0,
+        },
+        Some("true") => StreamOptions::UsageOn,
+        Some("false" | "null") => StreamOptions::UsageOff(span_in(body, include_usage.unwrap())),
+        Some(_) => StreamOptions::Other,
+    }
+}
+
+/// Makes a streamed chat or text completion report its usage: when the
+/// client did not ask for the usage chunk, returns the body with
+/// `stream_options.include_usage` turned on (spliced in, nothing else
+/// touched) and `true`, meaning the usage chunk must be dropped on the way
+/// back. Otherwise returns the body unchanged, without copying, and `false`.
+/// The Responses API reports usage in `response.completed` anyway, and
+/// embeddings do not stream.
+pub fn ensure_stream_usage(body: &Bytes, peeked: &Peek, endpoint: Endpoint) -> (Bytes, bool) {
+    match usage_splice(peeked, endpoint) {
+        Some(splice) => (apply(body, &[splice]), true),
+        None => (body.clone(), false),
+    }
+}
+
+/// The body to send upstream: the deployment's model name (a JSON string
+/// literal) spliced in and usage requested as [`ensure_stream_usage`] does,
+/// in one copy (none when nothing changes). `true` means usage was injected.
+pub fn upstream_body(body: &Bytes, peeked: &Peek, endpoint: Endpoint, upstream_model_json: &str) -> (Bytes, bool) {
+    let span = peeked.model_span;
+    let model = (&body[span.0..span.1] != upstream_model_json.as_bytes()).then_some(Splice {
+        span,
+        with: upstream_model_json.as_bytes(),
+    });
+    let usage = usage_splice(peeked, endpoint);
+    let injected = usage.is_some();
+    let mut splices: Vec<Splice> = model.into_iter().chain(usage).collect();
+    if splices.is_empty() {
+        return (body.clone(), false);
+    }
+    // The model value ends where a missing `stream_options` is inserted, so
+    // ties order by end: the replacement first, then the insertion.
+    splices.sort_by_key(|s| s.span);
+    (apply(body, &splices), injected)
+}
+
+/// Replace `span` of the body with `with` (an insertion when the span is empty).
+struct Splice<'a> {
+    span: (usize, usize),
+    with: &'a [u8],
+}
+
+/// The splice that turns usage on, if the request needs one.
+fn usage_splice(peeked: &Peek, endpoint: Endpoint) -> Option<Splice<'static>> {
+    if !peeked.stream || !matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions) {
+        return None;
+    }
+    let (span, with): (_, &[u8]) = match peeked.stream_options {
+        // Right after the `model` value there is always a `,` or the `}`
+        // ahead, so a new member fits there without looking further.
+        StreamOptions::Absent => {
+            let end = peeked.model_span.1;
+            ((end, end), br#","stream_options":{"include_usage":true}"#)
+        }
+        StreamOptions::Null(span) => (span, br#"{"include_usage":true}"#),
+        StreamOptions::NoUsage { open, empty: true } => ((open, open), br#""include_usage":true"#),
+        StreamOptions::NoUsage { open, empty: false } => ((open, open), br#""include_usage":true,"#),
+        StreamOptions::UsageOff(span) => (span, b"true"),
+        StreamOptions::UsageOn | StreamOptions::Other => return None,
+    };
+    Some(Splice { span, with })
+}
+
+/// Applies splices sorted by position and not overlapping.
+fn apply(body: &Bytes, splices: &[Splice]) -> Bytes {
+    let grow: usize = splices.iter().map(|s| s.with.len()).sum();
+    let mut out = BytesMut::with_capacity(body.len() + grow);
+    let mut at = 0;
+    for s in splices {
+        out.extend_from_slice(&body[at..s.span.0]);
+        out.extend_from_slice(s.with);
+        at = s.span.1;
+    }
+    out.extend_from_slice(&body[at..]);
+    out.freeze()
 }
 
 const FORBIDDEN: &str = "forbidden field ";
@@ -114,6 +246,7 @@ pub fn rewrite_model(body: &Bytes, span: (usize, usize), upstream_json: &str) ->
 struct Found<'a> {
     model: Option<&'a RawValue>,
     stream: Option<bool>,
+    stream_options: Option<&'a RawValue>,
 }
 
 struct PeekVisitor;
@@ -129,6 +262,7 @@ impl<'de> Visitor<'de> for PeekVisitor {
         let mut found = Found {
             model: None,
             stream: None,
+            stream_options: None,
         };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
@@ -137,8 +271,9 @@ impl<'de> Visitor<'de> for PeekVisitor {
                 Key::Stream => {
                     found.stream = map.next_value::<Option<bool>>()?;
                 }
+                Key::StreamOptions => found.stream_options = Some(map.next_value()?),
                 Key::Forbidden(name) => return Err(de::Error::custom(format_args!("{FORBIDDEN}{name}"))),
-                Key::Other => {
+                Key::IncludeUsage | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -147,10 +282,38 @@ impl<'de> Visitor<'de> for PeekVisitor {
     }
 }
 
-/// A top-level key, classified without allocating.
+/// Counts the members of `stream_options` and finds `include_usage` (the
+/// last one, if repeated).
+struct OptionsVisitor;
+
+impl<'de> Visitor<'de> for OptionsVisitor {
+    type Value = (usize, Option<&'de RawValue>);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut fields, mut include_usage) = (0, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            fields += 1;
+            match key {
+                Key::IncludeUsage => include_usage = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok((fields, include_usage))
+    }
+}
+
+/// A key, classified without allocating.
 enum Key {
     Model,
     Stream,
+    StreamOptions,
+    IncludeUsage,
     Forbidden(&'static str),
     Other,
 }
@@ -167,6 +330,8 @@ impl<'de> de::Deserialize<'de> for Key {
                 Ok(match key {
                     "model" => Key::Model,
                     "stream" => Key::Stream,
+                    "stream_options" => Key::StreamOptions,
+                    "include_usage" => Key::IncludeUsage,
                     other => match STEERING_FIELDS.binary_search(&other) {
                         Ok(i) => Key::Forbidden(STEERING_FIELDS[i]),
                         Err(_) => Key::Other,
@@ -238,5 +403,150 @@ mod tests {
             peek(br#"{"base_url":"x","model":"a"}"#),
             Err(GatewayError::ForbiddenField("base_url"))
         ));
+    }
+
+    /// `ensure_stream_usage` on a chat completion request.
+    fn ensured(body: &'static str) -> (String, bool) {
+        let body = Bytes::from_static(body.as_bytes());
+        let (out, injected) = ensure_stream_usage(&body, &peek(&body).unwrap(), Endpoint::ChatCompletions);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        if injected {
+            // What goes upstream is valid JSON that asks for usage.
+            assert_eq!(
+                peek(text.as_bytes()).unwrap().stream_options,
+                StreamOptions::UsageOn,
+                "{text}"
+            );
+        } else {
+            assert_eq!(out.as_ptr(), body.as_ptr(), "an untouched body is not copied");
+        }
+        (text, injected)
+    }
+
+    #[test]
+    fn usage_is_requested_when_stream_options_is_absent() {
+        let (out, injected) = ensured(r#"{"model":"m","stream":true,"messages":[]}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"m","stream_options":{"include_usage":true},"stream":true,"messages":[]}"#
+        );
+        assert!(injected);
+        let (out, _) = ensured(r#"{"stream":true,"model":"m"}"#);
+        assert_eq!(
+            out,
+            r#"{"stream":true,"model":"m","stream_options":{"include_usage":true}}"#
+        );
+        let (out, _) = ensured(" { \"model\" : \"m\" ,\n \"stream\" : true }\n");
+        assert_eq!(
+            out,
+            " { \"model\" : \"m\",\"stream_options\":{\"include_usage\":true} ,\n \"stream\" : true }\n"
+        );
+        let (out, _) = ensured("{\"stream\":true,\"model\":\"m\"\r\n}");
+        assert_eq!(
+            out,
+            "{\"stream\":true,\"model\":\"m\",\"stream_options\":{\"include_usage\":true}\r\n}"
+        );
+    }
+
+    #[test]
+    fn usage_is_added_inside_stream_options() {
+        let (out, injected) = ensured(r#"{"stream_options":{"x":1},"model":"m","stream":true}"#);
+        assert_eq!(
+            out,
+            r#"{"stream_options":{"include_usage":true,"x":1},"model":"m","stream":true}"#
+        );
+        assert!(injected);
+        let (out, _) = ensured(r#"{"model":"m","stream":true,"stream_options":{}}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        let (out, _) = ensured(r#"{"model":"m","stream":true,"stream_options" : { } }"#);
+        assert_eq!(
+            out,
+            r#"{"model":"m","stream":true,"stream_options" : {"include_usage":true } }"#
+        );
+        let (out, _) = ensured(r#"{"model":"m","stream":true,"stream_options":null}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#
+        );
+    }
+
+    #[test]
+    fn usage_turned_off_is_turned_on() {
+        let (out, injected) = ensured(r#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        assert!(injected);
+        let (out, _) = ensured(r#"{"model":"m","stream":true,"stream_options":{ "a":[1], "include_usage" : null }}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"m","stream":true,"stream_options":{ "a":[1], "include_usage" : true }}"#
+        );
+        // An escaped key is the same key to the provider.
+        let (out, _) = ensured(r#"{"model":"m","stream":true,"stream_options":{"include\u005fusage":false}}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"m","stream":true,"stream_options":{"include\u005fusage":true}}"#
+        );
+        // A repeated key counts as its last occurrence, as for the provider.
+        let (out, _) =
+            ensured(r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"stream_options":{}}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"stream_options":{"include_usage":true}}"#
+        );
+    }
+
+    #[test]
+    fn bodies_that_need_nothing_are_untouched() {
+        for body in [
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#,
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":false},"stream_options":{"include_usage":true}}"#,
+            r#"{"model":"m","stream":false}"#,
+            r#"{"model":"m","stream":null}"#,
+            r#"{"model":"m"}"#,
+            r#"{"model":"m","stream":false,"stream_options":{"include_usage":false}}"#,
+            // Invalid options are the provider's to refuse.
+            r#"{"model":"m","stream":true,"stream_options":"yes"}"#,
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":1}}"#,
+        ] {
+            assert_eq!(ensured(body), (body.to_owned(), false), "{body}");
+        }
+        let body = Bytes::from_static(br#"{"model":"m","stream":true}"#);
+        for endpoint in [Endpoint::Responses, Endpoint::Embeddings] {
+            let (out, injected) = ensure_stream_usage(&body, &peek(&body).unwrap(), endpoint);
+            assert_eq!((out.as_ptr(), injected), (body.as_ptr(), false));
+        }
+        let (_, injected) = ensure_stream_usage(&body, &peek(&body).unwrap(), Endpoint::Completions);
+        assert!(injected);
+    }
+
+    #[test]
+    fn upstream_body_renames_and_requests_usage_in_one_copy() {
+        let chat = Endpoint::ChatCompletions;
+        let body = Bytes::from_static(br#"{"model":"short","stream":true}"#);
+        let (out, injected) = upstream_body(&body, &peek(&body).unwrap(), chat, r#""long-name""#);
+        assert_eq!(
+            &out[..],
+            br#"{"model":"long-name","stream_options":{"include_usage":true},"stream":true}"#
+        );
+        assert!(injected);
+        // Options before the model: both offsets are of the original body.
+        let body = Bytes::from_static(br#"{"stream_options":{},"stream":true,"model":"a-long-name"}"#);
+        let (out, _) = upstream_body(&body, &peek(&body).unwrap(), chat, r#""b""#);
+        assert_eq!(
+            &out[..],
+            br#"{"stream_options":{"include_usage":true},"stream":true,"model":"b"}"#
+        );
+        // Same name, no stream: the very same bytes.
+        let body = Bytes::from_static(br#"{"model":"m"}"#);
+        let (out, injected) = upstream_body(&body, &peek(&body).unwrap(), chat, r#""m""#);
+        assert_eq!((out.as_ptr(), injected), (body.as_ptr(), false));
+        let (out, _) = upstream_body(&body, &peek(&body).unwrap(), chat, r#""n""#);
+        assert_eq!(&out[..], br#"{"model":"n"}"#);
     }
 }

@@ -366,3 +366,39 @@ async fn health_needs_no_key_and_readiness_reports_draining() {
     gw.gateway.start_draining();
     assert_eq!(send("GET", &gw.url("/health/readiness"), &[], "").await.status, 503);
 }
+
+/// The usage-only chunk OpenAI sends last when `include_usage` is on.
+fn usage_chunk() -> String {
+    json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "u", "choices": [],
+           "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_stream_is_counted_even_when_the_client_did_not_ask_for_usage() {
+    let mock = Mock::start().await;
+    let gw = TestGateway::start(&config_for(&mock, &[("m", "u")], "")).await;
+    let events = vec![chunk("u", "a"), chunk("u", "b"), usage_chunk()];
+    mock.script([Reply::Sse(events.clone(), Duration::from_millis(20))]);
+    let (status, frames) = stream_frames(
+        &gw.url("/v1/chat/completions"),
+        &[],
+        json!({"model": "m", "stream": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let text = frames_text(&frames);
+    let expected = format!("data: {}\n\ndata: {}\n\ndata: [DONE]\n\n", events[0], events[1]);
+    assert_eq!(text, expected);
+    let sent = String::from_utf8(mock.calls()[0].body.to_vec()).unwrap();
+    assert_eq!(
+        sent,
+        r#"{"model":"u","stream_options":{"include_usage":true},"stream":true}"#
+    );
+
+    mock.script([Reply::Sse(events.clone(), Duration::from_millis(20))]);
+    let body = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}});
+    let (_, frames) = stream_frames(&gw.url("/v1/chat/completions"), &[], body).await;
+    let text = frames_text(&frames);
+    assert!(text.contains(&usage_chunk()), "{text}");
+}

@@ -1,0 +1,1006 @@
+//! Reads token usage from a response body as it passes, without holding it
+//! back: SSE events are scanned in place and only the usage chunk tollgate
+//! asked for on the client's behalf is cut out; a JSON body is read at its end.
+
+use std::borrow::Cow;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+use crate::body::BoxError;
+use crate::spend::{parse_usage, Usage};
+
+/// The longest SSE event kept to be scanned (or held, to be dropped): past
+/// it, scanning stops for the rest of the body and every byte just passes.
+pub const MAX_EVENT: usize = 1 << 20;
+
+/// The longest JSON body kept to read its `usage` at the end.
+pub const MAX_JSON: usize = 4 << 20;
+
+/// Watches one response body for usage. Feed it every data chunk with
+/// [`on_chunk`](Self::on_chunk) and send on what it returns, then call
+/// [`finish`](Self::finish) once at the end and send that too.
+///
+/// A chunk that holds only complete events, none of them the usage chunk to
+/// drop, comes back as the very same `Bytes`, untouched and without
+/// allocating. Bytes are held back only while dropping is on, and only those
+/// of an event cut by a chunk boundary that might still be the usage chunk;
+/// they go out as soon as the event is complete, or earlier once its
+/// `"choices"` turn out not to be empty.
+#[derive(Debug, Clone)]
+pub struct UsageScan {
+    mode: Mode,
+    /// Cut out the usage-only chunk (`"choices":[]` and a `usage` object).
+    drop_usage: bool,
+    /// SSE: the bytes so far of an event cut by a chunk boundary.
+    /// JSON: the body so far.
+    tail: BytesMut,
+    /// Where the end-of-event search stands at the end of `tail`.
+    line: Line,
+    /// `tail` has not been sent yet: it might be the chunk to drop.
+    held: bool,
+    /// Offset in `tail` where the search for a non-empty `"choices"` resumes.
+    checked: usize,
+    usage: Option<Usage>,
+    dropped: bool,
+    overflowed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Sse,
+    Json,
+    /// Not scanned: compressed, over the cap, or finished.
+    Off,
+}
+
+/// The end-of-event search state: events end at an empty line, and lines end
+/// at `\n`, `\r\n` or a lone `\r` (the SSE spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// At the start of a line.
+    Start,
+    /// Inside a line.
+    Middle,
+    /// Just after a `\r` that ended a non-empty line (a `\n` may follow).
+    Cr,
+    /// Just after a `\r` that ended an empty line: the event has ended, after
+    /// a `\n` too if one follows.
+    BlankCr,
+}
+
+impl UsageScan {
+    /// A scanner for an SSE body; `drop_usage_chunk` cuts out the usage-only
+    /// chunk (set it when tollgate asked for usage the client did not).
+    pub fn new(drop_usage_chunk: bool) -> Self {
+        UsageScan {
+            mode: Mode::Sse,
+            drop_usage: drop_usage_chunk,
+            tail: BytesMut::new(),
+            line: Line::Start,
+            held: false,
+            checked: 0,
+            usage: None,
+            dropped: false,
+            overflowed: false,
+        }
+    }
+
+    /// A scanner for a whole JSON body: it forwards every chunk as it comes
+    /// and keeps a copy (up to [`MAX_JSON`]) to read `usage` from at the end.
+    pub fn json() -> Self {
+        UsageScan {
+            mode: Mode::Json,
+            ..Self::new(false)
+        }
+    }
+
+    /// The scanner for an upstream response, by its headers: SSE for
+    /// `text/event-stream`, JSON otherwise, none for a compressed body.
+    pub fn for_response(headers: &HeaderMap, drop_usage_chunk: bool) -> Self {
+        let encoded = headers
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        let sse = headers.get(CONTENT_TYPE).is_some_and(|v| {
+            let v = v.as_bytes();
+            v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream")
+        });
+        match (encoded, sse) {
+            (true, _) => UsageScan {
+                mode: Mode::Off,
+                ..Self::new(false)
+            },
+            (false, true) => Self::new(drop_usage_chunk),
+            (false, false) => Self::json(),
+        }
+    }
+
+    /// Whether the body sent on may be shorter than the one received (an
+    /// upstream `content-length` must then not be relayed).
+    pub fn may_drop(&self) -> bool {
+        self.mode == Mode::Sse && self.drop_usage
+    }
+
+    /// The usage read so far: for a stream, the last event that carried it;
+    /// for a JSON body, known after [`finish`](Self::finish).
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// Whether a usage chunk was cut out.
+    pub fn dropped(&self) -> bool {
+        self.dropped
+    }
+
+    /// Whether an event or body outgrew its cap, so scanning stopped.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Scans one chunk; returns the bytes to send on now.
+    pub fn on_chunk(&mut self, chunk: Bytes) -> Bytes {
+        match self.mode {
+            Mode::Off => chunk,
+            Mode::Json => self.json_chunk(chunk),
+            Mode::Sse => self.sse_chunk(chunk),
+        }
+    }
+
+    /// The body has ended: reads a JSON body's usage, scans an SSE event left
+    /// without its final empty line, and returns any bytes still held, to be
+    /// sent last. Scanning stops here.
+    pub fn finish(&mut self) -> Bytes {
+        let mode = std::mem::replace(&mut self.mode, Mode::Off);
+        let tail = std::mem::take(&mut self.tail);
+        match mode {
+            Mode::Json => {
+                self.usage = parse_usage(&tail);
+                Bytes::new()
+            }
+            Mode::Sse if !tail.is_empty() => {
+                let keep = self.on_event(&tail, self.held);
+                match self.held && keep {
+                    true => tail.freeze(),
+                    false => Bytes::new(),
+                }
+            }
+            Mode::Sse | Mode::Off => Bytes::new(),
+        }
+    }
+
+    fn json_chunk(&mut self, chunk: Bytes) -> Bytes {
+        if self.tail.len() + chunk.len() > MAX_JSON {
+            self.stop();
+        } else {
+            self.tail.extend_from_slice(&chunk);
+        }
+        chunk
+    }
+
+    fn sse_chunk(&mut self, chunk: Bytes) -> Bytes {
+        let mut out = Out::default();
+        let mut at = 0;
+        if !self.tail.is_empty() {
+            let mut line = self.line;
+            let Some(end) = event_end(&chunk, &mut line) else {
+                self.line = line;
+                return self.grow_tail(chunk);
+            };
+            self.tail.extend_from_slice(&chunk[..end]);
+            let tail = std::mem::take(&mut self.tail);
+            let keep = self.on_event(&tail, self.held);
+            match self.held {
+                true if keep => out.push(&chunk, &tail),
+                true => {}
+                false => out.keep(&chunk, 0, end),
+            }
+            self.tail = tail;
+            self.tail.clear();
+            (self.line, self.held, self.checked) = (Line::Start, false, 0);
+            at = end;
+        }
+        while at < chunk.len() {
+            let mut line = Line::Start;
+            let Some(len) = event_end(&chunk[at..], &mut line) else {
+                // An event cut by the chunk boundary: keep its start.
+                self.line = line;
+                self.tail.extend_from_slice(&chunk[at..]);
+                self.held = self.drop_usage && may_be_usage_only(&self.tail, &mut self.checked);
+                if !self.held || self.tail.len() > MAX_EVENT {
+                    out.keep(&chunk, at, chunk.len());
+                }
+                if self.tail.len() > MAX_EVENT {
+                    self.stop();
+                }
+                break;
+            };
+            let end = at + len;
+            if self.on_event(&chunk[at..end], self.drop_usage) {
+                out.keep(&chunk, at, end);
+            }
+            at = end;
+        }
+        out.finish(chunk)
+    }
+
+    /// A chunk that does not complete the event in `tail`.
+    fn grow_tail(&mut self, chunk: Bytes) -> Bytes {
+        self.tail.extend_from_slice(&chunk);
+        let over = self.tail.len() > MAX_EVENT;
+        if self.held && (over || !may_be_usage_only(&self.tail, &mut self.checked)) {
+            // Not the usage chunk after all (or too long to tell): send what
+            // was held and this chunk now.
+            self.held = false;
+            let out = match over {
+                true => self.tail.split().freeze(),
+                false => Bytes::copy_from_slice(&self.tail),
+            };
+            if over {
+                self.stop();
+            }
+            return out;
+        }
+        if over {
+            self.stop();
+        }
+        match self.held {
+            true => Bytes::new(),
+            false => chunk,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.mode = Mode::Off;
+        self.overflowed = true;
+        self.held = false;
+        self.tail = BytesMut::new();
+    }
+
+    /// Reads usage from one complete event; returns whether to send it on:
+    /// false only for the usage-only chunk, and only when `droppable`.
+    fn on_event(&mut self, event: &[u8], droppable: bool) -> bool {
+        if !has_usage_object(event) {
+            return true;
+        }
+        let payload = data(event);
+        let Some(usage) = parse_usage(&payload) else {
+            return true;
+        };
+        self.usage = Some(usage);
+        let drop = droppable && choices_empty(&payload);
+        self.dropped |= drop;
+        !drop
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A body with a [`UsageScan`] run over its data frames, or with none,
+    /// relayed as is. Bytes the scan holds back go out before the body ends,
+    /// and before its trailers.
+    pub struct Scanned<B> {
+        #[pin]
+        inner: B,
+        scan: Option<UsageScan>,
+        // Trailers waiting behind the scan's last held bytes.
+        trailers: Option<Frame<Bytes>>,
+        // `inner` is done and so is the scan.
+        ended: bool,
+    }
+}
+
+impl<B> Scanned<B> {
+    pub fn new(inner: B, scan: Option<UsageScan>) -> Self {
+        Scanned {
+            inner,
+            scan,
+            trailers: None,
+            ended: false,
+        }
+    }
+
+    /// The usage read so far (see [`UsageScan::usage`]).
+    pub fn usage(&self) -> Option<Usage> {
+        self.scan.as_ref().and_then(UsageScan::usage)
+    }
+}
+
+impl<B> Body for Scanned<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let Some(scan) = this.scan.as_mut() else {
+            return this.inner.poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into)));
+        };
+        if let Some(trailers) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(trailers)));
+        }
+        // A chunk the scan holds whole sends nothing: read on.
+        while !*this.ended {
+            let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                None => {
+                    *this.ended = true;
+                    let rest = scan.finish();
+                    if rest.is_empty() {
+                        break;
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(rest))));
+                }
+            };
+            // A sized body may end without a final `None` poll.
+            let last = this.inner.is_end_stream();
+            match frame.into_data() {
+                Ok(data) => {
+                    let mut out = scan.on_chunk(data);
+                    if last {
+                        *this.ended = true;
+                        out = join(out, scan.finish());
+                    }
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(out))));
+                    }
+                }
+                Err(trailers) => {
+                    let rest = scan.finish();
+                    if rest.is_empty() {
+                        return Poll::Ready(Some(Ok(trailers)));
+                    }
+                    *this.trailers = Some(trailers);
+                    return Poll::Ready(Some(Ok(Frame::data(rest))));
+                }
+            }
+        }
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self.scan {
+            None => self.inner.is_end_stream(),
+            Some(_) => self.ended && self.trailers.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let hint = self.inner.size_hint();
+        match &self.scan {
+            // Cutting a chunk out makes the length unknown in advance.
+            Some(scan) if scan.may_drop() => {
+                let mut open = SizeHint::new();
+                if let Some(upper) = hint.upper() {
+                    open.set_upper(upper);
+                }
+                open
+            }
+            _ => hint,
+        }
+    }
+}
+
+/// `a` then `b`, copied only when both have bytes.
+fn join(a: Bytes, b: Bytes) -> Bytes {
+    match (a.is_empty(), b.is_empty()) {
+        (_, true) => a,
+        (true, false) => b,
+        (false, false) => [a, b].concat().into(),
+    }
+}
+
+/// What one call sends on: ranges of the chunk, in order, possibly with
+/// other bytes between them. One whole-chunk range costs nothing.
+#[derive(Default)]
+struct Out {
+    run: Option<(usize, usize)>,
+    buf: Option<BytesMut>,
+}
+
+impl Out {
+    fn keep(&mut self, chunk: &[u8], start: usize, end: usize) {
+        match &mut self.run {
+            Some((_, run_end)) if *run_end == start => *run_end = end,
+            _ => {
+                self.flush(chunk);
+                self.run = Some((start, end));
+            }
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8], bytes: &[u8]) {
+        self.flush(chunk);
+        self.buf.get_or_insert_with(BytesMut::new).extend_from_slice(bytes);
+    }
+
+    fn flush(&mut self, chunk: &[u8]) {
+        if let Some((start, end)) = self.run.take() {
+            self.buf
+                .get_or_insert_with(BytesMut::new)
+                .extend_from_slice(&chunk[start..end]);
+        }
+    }
+
+    fn finish(self, chunk: Bytes) -> Bytes {
+        match (self.buf, self.run) {
+            (None, None) => Bytes::new(),
+            (None, Some((0, end))) if end == chunk.len() => chunk,
+            (None, Some((start, end))) => chunk.slice(start..end),
+            (Some(mut buf), run) => {
+                if let Some((start, end)) = run {
+                    buf.extend_from_slice(&chunk[start..end]);
+                }
+                buf.freeze()
+            }
+        }
+    }
+}
+
+/// Where the event that `line` is in ends in `bytes` (just past its empty
+/// line), or `None` when it goes on past them; `line` is left where the
+/// search stands.
+fn event_end(bytes: &[u8], line: &mut Line) -> Option<usize> {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match *line {
+            Line::Middle => match find_line_end(&bytes[i..]) {
+                Some(k) => {
+                    i += k;
+                    *line = if bytes[i] == b'\n' { Line::Start } else { Line::Cr };
+                }
+                None => return None,
+            },
+            Line::Start if b == b'\n' => {
+                *line = Line::Start;
+                return Some(i + 1);
+            }
+            Line::Start | Line::Cr if b == b'\r' => *line = Line::BlankCr,
+            Line::Cr if b == b'\n' => *line = Line::Start,
+            Line::Start | Line::Cr => *line = Line::Middle,
+            Line::BlankCr => {
+                *line = Line::Start;
+                return Some(if b == b'\n' { i + 1 } else { i });
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Whether the event has a `"usage"` key with an object value: the cheap
+/// test that keeps content chunks (`"usage":null` or none) from being parsed.
+/// A raw `"` only ever delimits a JSON string, so text cannot fake the key.
+fn has_usage_object(event: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(k) = find(&event[from..], b"\"usage\"") {
+        let after = from + k + 7;
+        if let Some(colon) = skip_ws(event, after).filter(|&i| event[i] == b':') {
+            if skip_ws(event, colon + 1).is_some_and(|i| event[i] == b'{') {
+                return true;
+            }
+        }
+        from = after;
+    }
+    false
+}
+
+/// Whether an incomplete event might still be the usage-only chunk: false
+/// once a non-empty `"choices"` array has begun. `checked` is where the next
+/// look starts, so a growing event is read once.
+fn may_be_usage_only(event: &[u8], checked: &mut usize) -> bool {
+    const KEY: &[u8] = b"\"choices\"";
+    while let Some(k) = find(&event[*checked..], KEY) {
+        let key = *checked + k;
+        // The first byte of the array's first element, if it has arrived.
+        let first = skip_ws(event, key + KEY.len()).and_then(|i| match event[i] {
+            b':' => skip_ws(event, i + 1).map(|j| (event[j] == b'[').then_some(j)),
+            _ => Some(None),
+        });
+        match first {
+            None => {
+                *checked = key; // Cut mid-way: look again when more arrives.
+                return true;
+            }
+            Some(None) => *checked = key + 1, // Not an array: not the key we want.
+            Some(Some(open)) => match skip_ws(event, open + 1) {
+                None => {
+                    *checked = key;
+                    return true;
+                }
+                Some(i) if event[i] == b']' => *checked = i,
+                Some(_) => return false,
+            },
+        }
+    }
+    // A key cut at the end is found again next time.
+    *checked = event.len().saturating_sub(KEY.len() - 1).max(*checked);
+    true
+}
+
+/// The event's data: its `data:` lines' values joined by `\n` (one line, the
+/// usual case, is borrowed).
+fn data(event: &[u8]) -> Cow<'_, [u8]> {
+    let mut out = Cow::Borrowed(&[][..]);
+    let mut lines = 0;
+    for line in event.split(|&b| b == b'\n' || b == b'\r') {
+        let value = match line.strip_prefix(b"data") {
+            Some([]) => &[][..],
+            Some([b':', b' ', rest @ ..]) | Some([b':', rest @ ..]) => rest,
+            _ => continue,
+        };
+        lines += 1;
+        match lines {
+            1 => out = Cow::Borrowed(value),
+            _ => {
+                let joined = out.to_mut();
+                joined.push(b'\n');
+                joined.extend_from_slice(value);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a chunk's top-level `choices` is an empty array. `IgnoredAny`
+/// takes no space, so the `Vec` never allocates.
+fn choices_empty(payload: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Chunk {
+        choices: Option<Vec<IgnoredAny>>,
+    }
+    serde_json::from_slice::<Chunk>(payload).is_ok_and(|c| c.choices.is_some_and(|c| c.is_empty()))
+}
+
+/// The first index at or after `i` that is not JSON whitespace.
+fn skip_ws(bytes: &[u8], i: usize) -> Option<usize> {
+    let k = bytes
+        .get(i..)?
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+    Some(i + k)
+}
+
+/// Where `key` (a quoted name, `"usage"`) first occurs in `hay`. Reads eight
+/// bytes at a time for a `"` followed by the name's first letter, which is
+/// rare in SSE events, and only compares the whole key there.
+fn find(hay: &[u8], key: &[u8]) -> Option<usize> {
+    let (quote, letter) = (splat(key[0]), splat(key[1]));
+    let mut at = 0;
+    // Windows overlap by a byte, so a pair is never split between two.
+    while at + 8 <= hay.len() {
+        let word = u64::from_le_bytes(hay[at..at + 8].try_into().expect("eight bytes"));
+        let mut pairs = zero_bytes(word ^ quote) & (zero_bytes(word ^ letter) >> 8);
+        while pairs != 0 {
+            let i = at + (pairs.trailing_zeros() / 8) as usize;
+            if hay[i..].starts_with(key) {
+                return Some(i);
+            }
+            pairs &= pairs - 1;
+        }
+        at += 7;
+    }
+    (at..hay.len()).find(|&i| hay[i..].starts_with(key))
+}
+
+/// The first `\n` or `\r` in `bytes`, read eight bytes at a time.
+fn find_line_end(bytes: &[u8]) -> Option<usize> {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let ends = zero_bytes(word ^ splat(b'\n')) | zero_bytes(word ^ splat(b'\r'));
+        if ends != 0 {
+            return Some(at + (ends.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = words.remainder().iter().position(|&b| b == b'\n' || b == b'\r');
+    rest.map(|k| at + k)
+}
+
+/// `byte` in each of a word's eight bytes.
+const fn splat(byte: u8) -> u64 {
+    byte as u64 * 0x0101_0101_0101_0101
+}
+
+/// The top bit set in exactly those bytes of `word` that are zero.
+const fn zero_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((word & LOW7).wrapping_add(LOW7)) | word | LOW7)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str =
+        r#""id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","system_fingerprint":"fp""#;
+
+    fn content(delta: &str, finish: &str) -> String {
+        format!(
+            r#"data: {{{ID},"choices":[{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}],"usage":null}}"#
+        ) + "\n\n"
+    }
+
+    fn usage_event() -> String {
+        format!(
+            r#"data: {{{ID},"choices":[],"usage":{{"prompt_tokens":1200,"completion_tokens":300,"total_tokens":1500,"prompt_tokens_details":{{"cached_tokens":1024,"audio_tokens":0}},"completion_tokens_details":{{"reasoning_tokens":128,"audio_tokens":0}}}}}}"#
+        ) + "\n\n"
+    }
+
+    const USAGE: Usage = Usage {
+        input: 1200,
+        output: 300,
+        cached_input: 1024,
+        cache_write: 0,
+        reasoning: 128,
+    };
+
+    /// A chat stream as OpenAI sends it with `include_usage`: the content
+    /// (with multi-byte text, and text that looks like a usage key), the
+    /// usage-only chunk, then `[DONE]`. Returns it and it without the usage chunk.
+    fn openai_stream() -> (String, String) {
+        let before = [
+            content(r#"{"role":"assistant","content":""}"#, "null"),
+            content(r#"{"content":"Héllo 👋"}"#, "null"),
+            content(r#"{"content":" \"usage\": {\"choices\":[]} "}"#, "null"),
+            content("{}", r#""stop""#),
+        ]
+        .concat();
+        let done = "data: [DONE]\n\n";
+        (format!("{before}{}{done}", usage_event()), format!("{before}{done}"))
+    }
+
+    /// Feeds `pieces` through a scanner; returns what went out, per call
+    /// (the last entry is `finish`), and the scanner.
+    fn relay(drop: bool, pieces: &[&[u8]]) -> (Vec<Bytes>, UsageScan) {
+        let mut scan = UsageScan::new(drop);
+        let mut out: Vec<Bytes> = pieces
+            .iter()
+            .map(|p| scan.on_chunk(Bytes::copy_from_slice(p)))
+            .collect();
+        out.push(scan.finish());
+        (out, scan)
+    }
+
+    fn joined(out: &[Bytes]) -> String {
+        String::from_utf8(out.concat()).unwrap()
+    }
+
+    /// Checks every way to cut `stream` in two, and in one-byte pieces.
+    fn every_split(stream: &str, drop: bool, want: &str, usage: Option<Usage>) {
+        let bytes = stream.as_bytes();
+        for i in 0..=bytes.len() {
+            let (out, scan) = relay(drop, &[&bytes[..i], &bytes[i..]]);
+            assert_eq!(joined(&out), want, "split at {i}");
+            assert_eq!(scan.usage(), usage, "split at {i}");
+            assert!(!scan.overflowed());
+        }
+        let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
+        let (out, scan) = relay(drop, &bytewise);
+        assert_eq!((joined(&out), scan.usage()), (want.to_owned(), usage));
+        // Three pieces, a coarse grid of both cuts.
+        for i in (0..bytes.len()).step_by(13) {
+            for j in (i..bytes.len()).step_by(29) {
+                let (out, _) = relay(drop, &[&bytes[..i], &bytes[i..j], &bytes[j..]]);
+                assert_eq!(joined(&out), want, "split at {i} and {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_injected_usage_chunk_is_cut_out_at_any_split() {
+        let (stream, without) = openai_stream();
+        every_split(&stream, true, &without, Some(USAGE));
+        let (_, scan) = relay(true, &[stream.as_bytes()]);
+        assert!(scan.dropped());
+    }
+
+    #[test]
+    fn a_stream_the_client_asked_usage_for_passes_whole() {
+        let (stream, _) = openai_stream();
+        every_split(&stream, false, &stream, Some(USAGE));
+        let (_, scan) = relay(false, &[stream.as_bytes()]);
+        assert!(!scan.dropped());
+    }
+
+    #[test]
+    fn crlf_and_lone_cr_line_ends() {
+        let (stream, without) = openai_stream();
+        for end in ["\r\n", "\r"] {
+            let (stream, without) = (stream.replace('\n', end), without.replace('\n', end));
+            every_split(&stream, true, &without, Some(USAGE));
+            every_split(&stream, false, &stream, Some(USAGE));
+        }
+        // Mixed: the empty line may end differently from the data line.
+        let mixed = usage_event().replace("\n\n", "\r\n\n");
+        let stream = format!("{mixed}data: [DONE]\n\n");
+        every_split(&stream, true, "data: [DONE]\n\n", Some(USAGE));
+    }
+
+    #[test]
+    fn content_goes_out_in_the_call_it_arrives_in() {
+        let event = Bytes::from(content(r#"{"content":"hi"}"#, "null"));
+        for drop in [true, false] {
+            let mut scan = UsageScan::new(drop);
+            let out = scan.on_chunk(event.clone());
+            // The very same bytes: not copied, not re-allocated.
+            assert_eq!((out.as_ptr(), out.len()), (event.as_ptr(), event.len()));
+            let two = Bytes::from([&event[..], &event[..]].concat());
+            let out = scan.on_chunk(two.clone());
+            assert_eq!((out.as_ptr(), out.len()), (two.as_ptr(), two.len()));
+        }
+        // Dropping on, an event cut before its `choices` is held until they
+        // show it is content; the complete events before it go out at once.
+        let mut scan = UsageScan::new(true);
+        let cut = event.len() + 40;
+        let two = [&event[..], &event[..]].concat();
+        assert_eq!(scan.on_chunk(Bytes::copy_from_slice(&two[..cut])), event);
+        let choices = two.windows(12).position(|w| w == b"\"choices\":[{").unwrap();
+        let next = event.len() + choices + 12;
+        let out = scan.on_chunk(Bytes::copy_from_slice(&two[cut..next]));
+        assert_eq!(out, &two[event.len()..next]);
+        let out = scan.on_chunk(Bytes::copy_from_slice(&two[next..]));
+        assert_eq!(out, &two[next..], "the rest of a released event is not held");
+        // Dropping off, nothing is ever held.
+        let mut scan = UsageScan::new(false);
+        assert_eq!(scan.on_chunk(Bytes::copy_from_slice(&two[..cut])), &two[..cut]);
+    }
+
+    #[test]
+    fn a_cut_usage_chunk_is_held_then_dropped() {
+        let usage = usage_event();
+        let mut scan = UsageScan::new(true);
+        let first = format!("{}{}", content("{}", r#""stop""#), &usage[..100]);
+        let out = scan.on_chunk(Bytes::from(first));
+        assert_eq!(out, content("{}", r#""stop""#));
+        let rest = format!("{}data: [DONE]\n\n", &usage[100..]);
+        assert_eq!(scan.on_chunk(Bytes::from(rest)), "data: [DONE]\n\n");
+        assert_eq!((scan.finish(), scan.usage()), (Bytes::new(), Some(USAGE)));
+    }
+
+    #[test]
+    fn usage_in_a_content_chunk_is_read_and_kept() {
+        // Some providers put usage on the last content chunk.
+        let event = content("{}", r#""stop""#).replace(
+            r#""usage":null"#,
+            r#""usage":{"prompt_tokens":5,"completion_tokens":6}"#,
+        );
+        let (out, scan) = relay(true, &[event.as_bytes()]);
+        assert_eq!(joined(&out), event);
+        assert_eq!(scan.usage().map(|u| (u.input, u.output)), Some((5, 6)));
+        assert!(!scan.dropped());
+    }
+
+    #[test]
+    fn comments_multi_line_data_and_a_missing_last_empty_line() {
+        let stream = concat!(
+            ": ping\n\n",
+            "data: {\"choices\":[],\n",
+            "data: \"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n",
+            ": ping\n\n",
+            "data: [DONE]\n\n",
+        );
+        let usage = Some(Usage {
+            input: 3,
+            output: 4,
+            ..Usage::default()
+        });
+        every_split(stream, true, ": ping\n\n: ping\n\ndata: [DONE]\n\n", usage);
+        every_split(stream, false, stream, usage);
+        // A body that ends mid-event still has its usage read; the held
+        // bytes go out at the end unless they are the chunk to drop.
+        let last = usage_event();
+        let last = last.trim_end();
+        every_split(last, true, "", Some(USAGE));
+        every_split(last, false, last, Some(USAGE));
+        let (content, _) = openai_stream();
+        let content = &content[..200];
+        every_split(content, true, content, None);
+    }
+
+    #[test]
+    fn responses_api_usage_is_read_from_response_completed() {
+        let stream = concat!(
+            "event: response.created\n",
+            "data: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"status\":\"in_progress\",\"usage\":null}}\n\n",
+            "event: response.output_text.delta\n",
+            "data: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n",
+            "event: response.completed\n",
+            "data: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"status\":\"completed\",\"output\":[],",
+            "\"usage\":{\"input_tokens\":50,\"input_tokens_details\":{\"cached_tokens\":20},",
+            "\"output_tokens\":70,\"output_tokens_details\":{\"reasoning_tokens\":40},\"total_tokens\":120}}}\n\n",
+        );
+        let usage = Usage {
+            input: 50,
+            output: 70,
+            cached_input: 20,
+            cache_write: 0,
+            reasoning: 40,
+        };
+        every_split(stream, false, stream, Some(usage));
+    }
+
+    #[test]
+    fn json_bodies_are_read_at_the_end() {
+        let body = r#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":1200,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":1024},"completion_tokens_details":{"reasoning_tokens":128}}}"#;
+        let bytes = body.as_bytes();
+        for i in 0..=bytes.len() {
+            let mut scan = UsageScan::json();
+            let first = Bytes::copy_from_slice(&bytes[..i]);
+            let out = scan.on_chunk(first.clone());
+            assert_eq!(out.as_ptr(), first.as_ptr(), "sent on at once, as is");
+            assert_eq!(scan.on_chunk(Bytes::copy_from_slice(&bytes[i..])), &bytes[i..]);
+            assert_eq!(scan.usage(), None, "known at the end");
+            assert!(scan.finish().is_empty());
+            assert_eq!(scan.usage(), Some(USAGE));
+        }
+        let mut scan = UsageScan::json();
+        let big = Bytes::from(vec![b' '; MAX_JSON + 1]);
+        assert_eq!(scan.on_chunk(big.clone()), big);
+        assert_eq!(
+            scan.on_chunk(Bytes::from_static(br#"{"usage":{"prompt_tokens":1}}"#))
+                .len(),
+            29
+        );
+        scan.finish();
+        assert_eq!((scan.usage(), scan.overflowed()), (None, true));
+    }
+
+    #[test]
+    fn an_event_over_the_cap_is_released_and_scanning_stops() {
+        let mut scan = UsageScan::new(true);
+        let start = format!("data: {{{ID},\"x\":\"");
+        assert!(
+            scan.on_chunk(Bytes::from(start.clone())).is_empty(),
+            "held: may be the usage chunk"
+        );
+        let filler = Bytes::from(vec![b'a'; MAX_EVENT]);
+        let out = scan.on_chunk(filler.clone());
+        assert_eq!(out.len(), start.len() + MAX_EVENT, "everything held goes out");
+        assert!(scan.overflowed());
+        let usage = Bytes::from(usage_event());
+        assert_eq!(scan.on_chunk(usage.clone()), usage, "no longer scanned");
+        assert_eq!((scan.finish(), scan.usage()), (Bytes::new(), None));
+    }
+
+    #[test]
+    fn the_scan_follows_the_response_headers() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            }
+            h
+        };
+        let sse = UsageScan::for_response(&headers(&[("content-type", "text/event-stream; charset=utf-8")]), true);
+        assert!(sse.may_drop());
+        let json = UsageScan::for_response(&headers(&[("content-type", "application/json")]), true);
+        assert!(!json.may_drop());
+        let mut gzip = UsageScan::for_response(
+            &headers(&[("content-type", "application/json"), ("content-encoding", "gzip")]),
+            true,
+        );
+        gzip.on_chunk(Bytes::from_static(br#"{"usage":{"prompt_tokens":1}}"#));
+        gzip.finish();
+        assert_eq!(gzip.usage(), None);
+    }
+
+    /// Every frame a body sends, data or trailers.
+    async fn frames_of<B: Body<Data = Bytes>>(body: B) -> Vec<Frame<Bytes>>
+    where
+        B::Error: std::fmt::Debug,
+    {
+        use http_body_util::BodyExt;
+        let mut body = std::pin::pin!(body);
+        let mut frames = Vec::new();
+        while let Some(frame) = body.frame().await {
+            frames.push(frame.unwrap());
+        }
+        frames
+    }
+
+    fn data_of(frames: &[Frame<Bytes>]) -> String {
+        let data: Vec<&Bytes> = frames.iter().filter_map(Frame::data_ref).collect();
+        assert!(data.iter().all(|d| !d.is_empty()), "no empty frames");
+        String::from_utf8(data.into_iter().flat_map(|d| d.to_vec()).collect()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_scanned_body_relays_frames_and_keeps_the_usage() {
+        let (stream, without) = openai_stream();
+        let usage_at = stream.find("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"system_fingerprint\":\"fp\",\"choices\":[]").unwrap();
+        let cut = usage_at + 50;
+        let pieces = vec![
+            Bytes::from(stream[..cut].to_owned()),
+            Bytes::from(stream[cut..].to_owned()),
+        ];
+        let body = Scanned::new(crate::body::frames(pieces.clone()), Some(UsageScan::new(true)));
+        assert_eq!(body.size_hint().exact(), None);
+        let mut body = std::pin::pin!(body);
+        let frames = frames_of(body.as_mut()).await;
+        assert_eq!(data_of(&frames), without);
+        assert_eq!(body.usage(), Some(USAGE));
+        assert!(body.is_end_stream());
+        // Without a scan: relayed as is, frame for frame.
+        let body = Scanned::new(crate::body::frames(pieces.clone()), None);
+        let frames = frames_of(body).await;
+        assert_eq!(frames.len(), 2);
+        assert_eq!(data_of(&frames), stream);
+    }
+
+    #[tokio::test]
+    async fn a_sized_json_body_has_its_usage_with_its_last_frame() {
+        use http_body_util::BodyExt;
+        let json = Bytes::from_static(br#"{"usage":{"prompt_tokens":7,"completion_tokens":8}}"#);
+        let body = Scanned::new(http_body_util::Full::new(json.clone()), Some(UsageScan::json()));
+        assert_eq!(body.size_hint().exact(), Some(json.len() as u64));
+        let mut body = std::pin::pin!(body);
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), json);
+        assert!(body.is_end_stream(), "ended with its last frame");
+        assert_eq!(body.usage().map(|u| (u.input, u.output)), Some((7, 8)));
+    }
+
+    #[tokio::test]
+    async fn held_bytes_go_out_before_the_end_and_before_trailers() {
+        let usage = usage_event();
+        let last = usage.trim_end().replace("\"choices\":[]", "\"choices\":[ ]");
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-t", "1".parse().unwrap());
+        // An unfinished event that is not the usage chunk, then trailers.
+        let content = "data: {\"choices\"";
+        let frames: Vec<Result<Frame<Bytes>, BoxError>> = vec![
+            Ok(Frame::data(Bytes::from_static(content.as_bytes()))),
+            Ok(Frame::trailers(trailers.clone())),
+        ];
+        let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+        let out = frames_of(Scanned::new(body, Some(UsageScan::new(true)))).await;
+        assert_eq!(data_of(&out), content);
+        assert_eq!(out.last().and_then(Frame::trailers_ref), Some(&trailers));
+        // The usage chunk without its final empty line is still dropped.
+        let body = crate::body::frames(vec![Bytes::from(last.clone())]);
+        let mut body = std::pin::pin!(Scanned::new(body, Some(UsageScan::new(true))));
+        assert!(frames_of(body.as_mut()).await.is_empty());
+        assert_eq!(body.usage(), Some(USAGE));
+    }
+
+    #[test]
+    fn word_at_a_time_search_matches_a_plain_one() {
+        // Every placement of the key and of line ends over word boundaries,
+        // among bytes that look like them (`"`, `u`, and 0x0b/0x0c/0x8a/0x8d).
+        let noise = b"\"uxy\x0b\x0c\x8a\x8d\"usag";
+        let mut seed = 7u32;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let mut hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        noise[(seed >> 16) as usize % noise.len()]
+                    })
+                    .collect();
+                let at = (seed >> 8) as usize % (len + 1);
+                let insert: &[u8] = match seed % 3 {
+                    0 => b"\"usage\"",
+                    1 => b"\n",
+                    _ => b"\r",
+                };
+                hay.splice(at..at, insert.iter().copied());
+                let plain = (0..hay.len()).find(|&i| hay[i..].starts_with(b"\"usage\""));
+                assert_eq!(find(&hay, b"\"usage\""), plain, "{hay:?}");
+                let plain = hay.iter().position(|&b| b == b'\n' || b == b'\r');
+                assert_eq!(find_line_end(&hay), plain, "{hay:?}");
+            }
+        }
+    }
+}
