@@ -22,6 +22,7 @@ use crate::record::Record;
 use crate::request::{upstream_body, Peek};
 use crate::router::{self, Busy};
 use crate::stream::UsageScan;
+use crate::telemetry;
 use crate::upstream::{self, Upstream};
 
 /// Response headers saying how the request was served.
@@ -101,7 +102,17 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
             };
             tried.push(deployment.index);
             record.deployment = Some(deployment.clone());
-            match attempt(job, &deployment, resolved.name).await {
+            let attempt_no = record.retries + record.fallbacks + 1;
+            let span = telemetry::attempt_span(&record.span, job.endpoint, &deployment, attempt_no);
+            let result = attempt(job, &deployment, resolved.name, &span).await;
+            let (status, error) = match &result {
+                Ok(response) => (Some(response.status().as_u16()), None),
+                Err(Failure::Status { response, .. }) => (Some(response.status().as_u16()), None),
+                Err(Failure::Unreachable(_)) => (None, Some("upstream_unreachable")),
+                Err(Failure::Timeout(_)) => (None, Some("upstream_timeout")),
+            };
+            telemetry::attempt_result(&span, &deployment, status, error);
+            match result {
                 Ok(response) => {
                     deployment.state.succeeded();
                     return Ok(annotate(response, name, &deployment, record));
@@ -194,7 +205,12 @@ fn next_group(
 }
 
 /// One try on one deployment, up to the first byte of a stream.
-async fn attempt(job: &Job<'_>, deployment: &Arc<Deployment>, name: &str) -> Result<Response<GatewayBody>, Failure> {
+async fn attempt(
+    job: &Job<'_>,
+    deployment: &Arc<Deployment>,
+    name: &str,
+    span: &telemetry::Span,
+) -> Result<Response<GatewayBody>, Failure> {
     let started = Instant::now();
     let stream = job.peek.stream;
     if let Some(text) = &deployment.mock_response {
@@ -211,7 +227,9 @@ async fn attempt(job: &Job<'_>, deployment: &Arc<Deployment>, name: &str) -> Res
     // A stream whose client did not ask for usage is asked for it anyway; the
     // usage chunk is then cut out of the answer (see `stream::UsageScan`).
     let (body, usage_injected) = upstream_body(job.body, job.peek, job.endpoint, model_json);
-    let request = upstream::request(deployment, job.endpoint, job.headers, body);
+    let mut request = upstream::request(deployment, job.endpoint, job.headers, body);
+    // The upstream call continues this attempt's trace.
+    telemetry::inject_traceparent(span, request.headers_mut());
     let busy = Busy::start(deployment);
     let deadline = started + deployment.timeout;
     let first_limit = if stream {

@@ -23,6 +23,7 @@ use crate::record::Record;
 use crate::reload::ConfigStatus;
 use crate::request::{peek, read_body};
 use crate::stream::UsageScan;
+use crate::telemetry;
 use crate::upstream::Upstream;
 
 /// The gateway's shared state: the current config and the upstream client.
@@ -48,6 +49,7 @@ pub enum Surface {
 enum Route {
     Api(Endpoint),
     Models,
+    Metrics,
     Liveliness,
     Readiness,
 }
@@ -95,6 +97,8 @@ impl Gateway {
     /// Serves one request. Never fails: errors become OpenAI-style responses.
     pub async fn handle(self: Arc<Self>, request: Request<Incoming>, surface: Surface) -> Response<GatewayBody> {
         let mut record = Record::start(request.method(), request.uri().path());
+        // Continues the client's W3C trace when it sent one (a no-op without trace export).
+        record.span = telemetry::request_span(request.headers());
         let mut response = match self.forward(request, surface, &mut record).await {
             Ok(response) => response,
             Err(error) => {
@@ -125,6 +129,14 @@ impl Gateway {
         match route {
             Route::Liveliness => Ok(text(StatusCode::OK, "I'm alive!")),
             Route::Readiness => Ok(self.readiness()),
+            // No key: like health, it holds no secret and no request content
+            // (its labels are configured names only); scrapers rarely carry keys.
+            Route::Metrics => {
+                let mut response = Response::new(full(Bytes::from(telemetry::render_prometheus())));
+                let content_type = HeaderValue::from_static(telemetry::PROMETHEUS_CONTENT_TYPE);
+                response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+                Ok(response)
+            }
             Route::Models => {
                 let config = self.config.load();
                 let caller = config.keys.authenticate(request.headers())?;
@@ -159,6 +171,11 @@ impl Gateway {
         };
         // A client allowlist may name the group, or the alias or exact name it asked for.
         let group = resolved.group;
+        // Metric labels use the configured name, never the raw request.
+        record.requested_model = config.group_name(group);
+        record.currency = config.currency.clone();
+        telemetry::name_request(record);
+        telemetry::record_prompt(&record.span, &body);
         if !caller.may_use(group) && !caller.may_use(&peeked.model) {
             return Err(GatewayError::ModelNotAllowed { model: peeked.model });
         }
@@ -205,6 +222,7 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
         _ => match path {
             "/health/liveliness" | "/health/liveness" => (Route::Liveliness, Method::GET),
             "/health/readiness" => (Route::Readiness, Method::GET),
+            "/metrics" => (Route::Metrics, Method::GET),
             _ => {
                 let path = path.chars().take(200).collect();
                 return Err(GatewayError::NotFound {

@@ -18,4 +18,5 @@ pub mod secret;
 pub mod server;
 pub mod spend;
 pub mod stream;
+pub mod telemetry;
 pub mod upstream;

@@ -14,6 +14,7 @@ use tollgate::config::{self, Loaded};
 use tollgate::gateway::Gateway;
 use tollgate::logging::{self, LogFormat};
 use tollgate::reload::Reloader;
+use tollgate::telemetry;
 
 /// A lean, stateless LLM gateway: one OpenAI-compatible endpoint in front of
 /// every provider, configured by LiteLLM's proxy_config.yaml.
@@ -158,7 +159,17 @@ async fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let (models, keyed) = (config.model_names.len(), config.requires_key());
+    // Exporters read the config's telemetry section at start only; a reload
+    // that changes it says so (see `Reloader`).
+    let telemetry = telemetry::init(&config.telemetry);
     let gateway = Arc::new(Gateway::new(config));
+    let watched = gateway.clone();
+    telemetry::watch_cooldowns(move |report| {
+        let now = tollgate::router::now_ms();
+        for deployment in &watched.config().deployments {
+            report(deployment, deployment.state.cooling(now).is_some());
+        }
+    });
     // Watches the config's folder (and its secret files') and listens for SIGHUP.
     Reloader {
         path: path.clone(),
@@ -188,6 +199,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         "tollgate listening"
     );
     let drained = tollgate::server::serve(listener, gateway, shutdown, Duration::from_secs(args.drain_seconds)).await;
+    telemetry.shutdown().await;
     tracing::info!(drained, "tollgate stopped");
     ExitCode::SUCCESS
 }

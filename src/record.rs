@@ -1,13 +1,14 @@
 //! The per-request record: what was asked, who served it, how it ended.
 //! It is finished exactly once, when dropped (at the end of the response
-//! body, or when the client goes away), and then writes the access log line.
+//! body, or when the client goes away): it writes the access log line,
+//! records the request's metrics and ends its span.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Deployment;
 use crate::providers::Endpoint;
-use crate::spend::Usage;
+use crate::spend::{Currency, Usage};
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,14 +21,17 @@ pub enum Outcome {
     UpstreamBroken,
 }
 
-/// Everything logged (and, later, measured) about one request.
+/// Everything logged and measured about one request.
 #[derive(Debug)]
 pub struct Record {
     pub start: Instant,
     pub method: http::Method,
     pub path: String,
-    /// The model name the client asked for.
+    /// The model name the client asked for (raw client input: logged, never a label).
     pub model: Option<String>,
+    /// The same name once the config knows it (`model_name`): the metric
+    /// label. `None` for a name nobody configured, counted as `_OTHER`.
+    pub requested_model: Option<Arc<str>>,
     /// The entry that served it.
     pub deployment: Option<Arc<Deployment>>,
     /// The caller's name (client label, `master` or `anonymous`).
@@ -47,15 +51,21 @@ pub struct Record {
     pub first_byte: Option<Instant>,
     pub bytes: u64,
     pub outcome: Outcome,
+    /// The currency spend is reported in (the config's `tollgate.spend`).
+    pub currency: Currency,
+    /// The request's span (`telemetry::request_span`); ended on drop.
+    pub span: crate::telemetry::Span,
 }
 
 impl Record {
     pub fn start(method: &http::Method, path: &str) -> Self {
+        crate::telemetry::request_started();
         Record {
             start: Instant::now(),
             method: method.clone(),
             path: path.chars().take(200).collect(),
             model: None,
+            requested_model: None,
             deployment: None,
             client: Arc::from("-"),
             endpoint: None,
@@ -68,10 +78,13 @@ impl Record {
             first_byte: None,
             bytes: 0,
             outcome: Outcome::Open,
+            currency: Currency::usd(),
+            span: crate::telemetry::Span::none(),
         }
     }
 
-    fn outcome_label(&self) -> &'static str {
+    /// How it ended, as a bounded label for logs and metrics.
+    pub fn outcome_label(&self) -> &'static str {
         match self.outcome {
             Outcome::Open => "client_closed",
             Outcome::Completed if self.error.is_some() => "gateway_error",
@@ -111,5 +124,6 @@ impl Drop for Record {
             outcome = self.outcome_label(),
             "request finished"
         );
+        crate::telemetry::finish(self);
     }
 }

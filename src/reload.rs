@@ -142,6 +142,9 @@ impl Reloader {
                     tracing::warn!(config = %self.path.display(), "{warning}");
                 }
                 let models = loaded.config.model_names.len();
+                if loaded.config.telemetry != self.gateway.config().telemetry {
+                    tracing::warn!(config = %self.path.display(), "tollgate.telemetry changed: it applies at the next start");
+                }
                 self.gateway.swap(loaded.config);
                 let generation = self.gateway.update_status(|s| {
                     s.generation += 1;
@@ -155,6 +158,7 @@ impl Reloader {
                 Outcome::Swapped
             }
         };
+        crate::telemetry::record_reload(outcome, self.gateway.status().generation);
         outcome
     }
 

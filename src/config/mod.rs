@@ -107,6 +107,11 @@ impl Config {
         })
     }
 
+    /// The shared name of a configured group (a bounded metric label).
+    pub fn group_name(&self, group: &str) -> Option<Arc<str>> {
+        self.groups.get_key_value(group).map(|(name, _)| name.clone())
+    }
+
     /// Names for `GET /v1/models`: every group and every visible alias.
     pub fn listed_names(&self) -> impl Iterator<Item = &str> {
         let hidden = &self.routing.hidden_aliases;

@@ -2,6 +2,7 @@
 //! the real gateway on 127.0.0.1:0, and small raw-HTTP helpers.
 #![allow(dead_code)]
 
+pub mod otlp;
 pub mod process;
 
 use std::collections::{HashMap, VecDeque};

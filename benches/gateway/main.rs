@@ -1,0 +1,115 @@
+//! The gateway benchmark: a loopback mock upstream, nginx's `proxy_pass` (the
+//! practical limit) and tollgate side by side in one run, so every figure is
+//! a ratio taken under the same machine load. `scripts/bench.sh` runs it;
+//! BENCHMARKS.md says what each number means.
+//!
+//! The same binary is every piece: without a subcommand it orchestrates; the
+//! subcommands are the mock upstream and the Rust clients it starts pinned
+//! with `taskset`.
+
+mod client;
+mod mock;
+mod procs;
+mod report;
+mod run;
+mod setup;
+mod streams;
+mod variants;
+mod wrk;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gateway-bench", about = "tollgate vs direct vs nginx, side by side")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Passed by `cargo bench`: run the benchmark (without it, only say how).
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// What the orchestrator measures and how long.
+#[derive(Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Shorter runs (about a minute): for trying the harness, not for figures.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seconds per wrk run.
+    #[arg(long, default_value_t = 5)]
+    pub secs: u64,
+    /// Interleaved rounds of direct / nginx / tollgate per comparison.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Requests per target and round for the 1-connection latency.
+    #[arg(long, default_value_t = 5000)]
+    pub requests: usize,
+    /// Concurrent open streams to aim for (HTTP/2 clients reach it; HTTP/1.1
+    /// clients stop at what tollgate's file descriptor limit allows).
+    #[arg(long, default_value_t = 10_000)]
+    pub streams: usize,
+    /// Only these sections (comma-separated): startup, latency, throughput,
+    /// streaming, accesslog, otlp, reload, streams, profile.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// The tollgate binary (default: the one cargo built for this bench).
+    #[arg(long)]
+    pub tollgate: Option<PathBuf>,
+    /// CPUs for the proxy under test (tollgate or nginx), as `taskset -c` takes them.
+    #[arg(long, default_value = "0")]
+    pub proxy_cpus: String,
+    /// CPUs for the mock upstream and the load generator.
+    #[arg(long, default_value = "1")]
+    pub load_cpus: String,
+    /// Do not pin processes to CPUs.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Skip nginx even if it is installed.
+    #[arg(long)]
+    pub no_nginx: bool,
+    /// Where to write the machine-readable results (default: <target>/bench/gateway.json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the tables of a results file written earlier, and exit.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Seconds of `perf record` for the profile section.
+    #[arg(long, default_value_t = 8)]
+    pub profile_secs: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The mock upstream (internal).
+    Mock(mock::MockArgs),
+    /// Closed-loop POST load with latency percentiles (internal).
+    Load(client::LoadArgs),
+    /// Time to first chunk of sequential streams (internal).
+    Ttfc(client::TtfcArgs),
+    /// Chunk arrival times against their sending schedule (internal).
+    Chunks(client::ChunksArgs),
+    /// Hold many concurrent streams open (internal).
+    Streams(streams::StreamsArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Some(Command::Mock(args)) => mock::main(args),
+        Some(Command::Load(args)) => client::load_main(args),
+        Some(Command::Ttfc(args)) => client::ttfc_main(args),
+        Some(Command::Chunks(args)) => client::chunks_main(args),
+        Some(Command::Streams(args)) => streams::streams_main(args),
+        // `cargo test --benches` runs this without `--bench`: nothing to test here.
+        None if !cli.bench => {
+            eprintln!("gateway bench: run it with `cargo bench --bench gateway` or scripts/bench.sh");
+            0
+        }
+        None => run::main(cli.run),
+    };
+    std::process::exit(code);
+}
