@@ -125,5 +125,9 @@ impl Drop for Record {
             "request finished"
         );
         crate::telemetry::finish(self);
+        // The deployment's `tpm` budget counts the tokens it served.
+        if let (Some(deployment), Some(usage)) = (&self.deployment, &self.usage) {
+            deployment.state.add_tokens(usage.input + usage.output);
+        }
     }
 }

@@ -127,6 +127,26 @@ fn rpm_limits_are_counted_per_minute() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn tpm_limits_count_served_tokens_until_the_minute_turns() {
+    let c = config(&["      tpm: 1000\n      order: 1\n", "      order: 2\n"], "");
+    let group = c.group("g").unwrap();
+    group[0].state.add_tokens(999);
+    assert_eq!(pick(group, Strategy::SimpleShuffle, &[]).unwrap().index, 0);
+    group[0].state.add_tokens(1);
+    assert_eq!(
+        pick(group, Strategy::SimpleShuffle, &[]).unwrap().index,
+        1,
+        "the budget is spent"
+    );
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert_eq!(
+        pick(group, Strategy::SimpleShuffle, &[]).unwrap().index,
+        0,
+        "a new minute, a new budget"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_failing_deployment_cools_down_and_comes_back() {
     let c = config(&["", ""], "router_settings:\n  allowed_fails: 2\n  cooldown_time: 30\n");
     let group = c.group("g").unwrap();
