@@ -391,3 +391,23 @@ async fn sighup_reloads_when_watching_is_off() {
         "{output}"
     );
 }
+
+#[tokio::test]
+async fn an_idle_gateway_does_not_reload_by_reading_its_own_config() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy_config.yaml");
+    std::fs::write(&path, version(&mock, 1)).unwrap();
+    let gw = gateway_on(&path).await;
+    // One change: one reload, whose own read of the file must not trigger another.
+    std::fs::write(&path, version(&mock, 2)).unwrap();
+    wait_for("the swap", async || gw.gateway.status().generation == 2).await;
+    let settled = gw.gateway.status();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let later = gw.gateway.status();
+    assert_eq!(
+        (later.reloads_ok, later.reloads_unchanged, later.reloads_failed),
+        (settled.reloads_ok, settled.reloads_unchanged, settled.reloads_failed),
+        "no reload without a change"
+    );
+}

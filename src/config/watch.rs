@@ -32,9 +32,11 @@ pub fn folder_of(file: &Path) -> PathBuf {
 impl FolderWatch {
     pub fn new() -> notify::Result<Self> {
         let (tx, events) = mpsc::unbounded_channel();
-        // Any event kind counts: create, rename, remove, modify, even "other".
+        // Any change counts: create, rename, remove, modify, even "other".
+        // Only reads do not: a reload reads the file, and counting that read
+        // would schedule the next reload, forever.
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
                 let _ = tx.send(());
             }
         })?;
