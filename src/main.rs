@@ -116,7 +116,7 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    logging::init(args.log_format);
+    let _logs = logging::init(args.log_format);
     let Some(path) = args.config else {
         eprintln!("tollgate: no config given; pass --config PATH or set TOLLGATE_CONFIG");
         return ExitCode::FAILURE;
