@@ -96,7 +96,7 @@ impl Gateway {
 
     /// Serves one request. Never fails: errors become OpenAI-style responses.
     pub async fn handle(self: Arc<Self>, request: Request<Incoming>, surface: Surface) -> Response<GatewayBody> {
-        let mut record = Record::start(request.method(), request.uri().path());
+        let mut record = Record::start(request.method(), request.uri());
         // Continues the client's W3C trace when it sent one (a no-op without trace export).
         record.span = telemetry::request_span(request.headers());
         let mut response = match self.forward(request, surface, &mut record).await {
@@ -244,7 +244,8 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
 fn client_label(caller: &Caller<'_>) -> Arc<str> {
     match caller {
         Caller::Client(c) => c.name.clone(),
-        other => Arc::from(other.name()),
+        Caller::Master => crate::record::shared_label("master"),
+        Caller::Anonymous => crate::record::shared_label("anonymous"),
     }
 }
 

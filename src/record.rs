@@ -26,7 +26,8 @@ pub enum Outcome {
 pub struct Record {
     pub start: Instant,
     pub method: http::Method,
-    pub path: String,
+    /// The request's URI (its path is logged, cut at 200 bytes).
+    pub uri: http::Uri,
     /// The model name the client asked for (raw client input: logged, never a label).
     pub model: Option<String>,
     /// The same name once the config knows it (`model_name`): the metric
@@ -58,16 +59,18 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn start(method: &http::Method, path: &str) -> Self {
+    /// Starts the record of a request. The URI is kept by reference count,
+    /// not copied.
+    pub fn start(method: &http::Method, uri: &http::Uri) -> Self {
         crate::telemetry::request_started();
         Record {
             start: Instant::now(),
             method: method.clone(),
-            path: path.chars().take(200).collect(),
+            uri: uri.clone(),
             model: None,
             requested_model: None,
             deployment: None,
-            client: Arc::from("-"),
+            client: shared_label("-"),
             endpoint: None,
             usage: None,
             retries: 0,
@@ -95,31 +98,40 @@ impl Record {
     }
 }
 
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
+/// The shared `Arc<str>` of a fixed caller label (`-`, `master`,
+/// `anonymous`), so no request allocates one.
+pub fn shared_label(label: &'static str) -> Arc<str> {
+    static LABELS: std::sync::OnceLock<[Arc<str>; 3]> = std::sync::OnceLock::new();
+    let labels = LABELS.get_or_init(|| [Arc::from("-"), Arc::from("master"), Arc::from("anonymous")]);
+    labels
+        .iter()
+        .find(|l| &***l == label)
+        .cloned()
+        .unwrap_or_else(|| Arc::from(label))
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros() as u64
 }
 
 impl Drop for Record {
     fn drop(&mut self) {
-        let duration = millis(self.start.elapsed());
-        let ttfb = self.first_byte.map(|t| millis(t - self.start));
-        let upstream = self
-            .deployment
-            .as_ref()
-            .map(|d| format!("{}/{}", d.provider.name, d.upstream_model));
+        let duration = micros(self.start.elapsed());
+        let ttfb = self.first_byte.map(|t| micros(t - self.start));
+        let path = self.uri.path();
         tracing::info!(
             target: "tollgate::access",
             method = %self.method,
-            path = %self.path,
+            path = &path[..path.floor_char_boundary(200)],
             model = self.model.as_deref().unwrap_or("-"),
-            upstream = upstream.as_deref().unwrap_or("-"),
+            upstream = self.deployment.as_ref().map_or("-", |d| &d.label),
             server = self.deployment.as_ref().map_or("-", |d| &d.server_address),
             client = &*self.client,
             stream = self.stream,
             status = self.status,
             error = self.error.unwrap_or("-"),
-            duration_ms = duration,
-            ttfb_ms = ttfb,
+            duration_us = duration,
+            ttfb_us = ttfb,
             bytes = self.bytes,
             outcome = self.outcome_label(),
             "request finished"

@@ -22,28 +22,28 @@ use crate::providers::Endpoint;
 /// client's credentials (`authorization`, `x-api-key`, cookies), hop-by-hop
 /// headers, and anything that could steer the provider account
 /// (`openai-organization`, `openai-project`).
-const FORWARDED: &[&str] = &[
-    "accept",
-    "content-type",
-    "idempotency-key",
-    "openai-beta",
-    "traceparent",
-    "tracestate",
-    "user-agent",
-    "x-request-id",
+const FORWARDED: [HeaderName; 8] = [
+    header::ACCEPT,
+    header::CONTENT_TYPE,
+    HeaderName::from_static("idempotency-key"),
+    HeaderName::from_static("openai-beta"),
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+    header::USER_AGENT,
+    HeaderName::from_static("x-request-id"),
 ];
 
 /// Response headers that describe the upstream hop, not the payload.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// The shared, pooled upstream client. It outlives config reloads, so
@@ -109,9 +109,9 @@ fn tls_config() -> rustls::ClientConfig {
 /// headers, its configured headers, and its key.
 pub fn request(deployment: &Deployment, endpoint: Endpoint, client: &HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
     let mut headers = HeaderMap::with_capacity(FORWARDED.len() + deployment.headers.len() + 2);
-    for name in FORWARDED {
-        for value in client.get_all(*name) {
-            headers.append(HeaderName::from_static(name), value.clone());
+    for name in &FORWARDED {
+        for value in client.get_all(name) {
+            headers.append(name.clone(), value.clone());
         }
     }
     if !headers.contains_key(header::CONTENT_TYPE) {
@@ -120,13 +120,8 @@ pub fn request(deployment: &Deployment, endpoint: Endpoint, client: &HeaderMap, 
     for (name, value) in &deployment.headers {
         headers.insert(name.clone(), value.clone());
     }
-    if let Some(key) = &deployment.api_key {
-        if !deployment.headers.contains_key(header::AUTHORIZATION) {
-            if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
-                value.set_sensitive(true);
-                headers.insert(header::AUTHORIZATION, value);
-            }
-        }
+    if let Some(value) = &deployment.authorization {
+        headers.insert(header::AUTHORIZATION, value.clone());
     }
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = Method::POST;
@@ -137,7 +132,7 @@ pub fn request(deployment: &Deployment, endpoint: Endpoint, client: &HeaderMap, 
 
 /// Drops hop-by-hop headers from an upstream response before relaying it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
 }

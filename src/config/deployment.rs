@@ -190,6 +190,25 @@ fn deployment(
     if params.weight.is_some_and(|w| !(w.is_finite() && w > 0.0)) {
         report.problem(format!("{at} litellm_params.weight"), "must be a positive number");
     }
+    // Built once here, not per request; configured headers may set their own.
+    let authorization = match &api_key {
+        Some(key) if !headers.contains_key(http::header::AUTHORIZATION) => {
+            match HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    Some(value)
+                }
+                Err(_) => {
+                    report.problem(
+                        format!("{at} litellm_params.api_key"),
+                        "holds characters a header cannot carry",
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let (Some((provider, upstream_model)), Some((urls, server_address))) = (provider, urls) else {
         return None;
     };
@@ -209,6 +228,7 @@ fn deployment(
         reasoning: params.output_cost_per_reasoning_token,
     };
     let price = spend::price_for(provider.name, &upstream_model, base_model, &prices);
+    let label = Arc::from(format!("{}/{}", provider.name, upstream_model));
     Some(Deployment {
         model_name: Arc::from(model_name),
         index,
@@ -217,6 +237,8 @@ fn deployment(
         upstream_model: Arc::from(upstream_model),
         urls,
         server_address: Arc::from(server_address),
+        authorization,
+        label,
         api_key,
         headers,
         timeout: Duration::from_secs_f64(timeout),

@@ -161,6 +161,11 @@ pub struct Deployment {
     pub server_address: Arc<str>,
     /// The provider key, sent as a Bearer token.
     pub api_key: Option<Secret>,
+    /// `Authorization: Bearer <api_key>`, built once and marked sensitive;
+    /// `None` without a key or when the configured headers set their own.
+    pub authorization: Option<http::HeaderValue>,
+    /// `provider/upstream-model`, for log lines.
+    pub label: Arc<str>,
     /// Headers added to every upstream request (values marked sensitive).
     pub headers: HeaderMap,
     /// The whole request's time limit (`timeout`).
