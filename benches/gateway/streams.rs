@@ -61,7 +61,7 @@ async fn streams(args: StreamsArgs) -> i32 {
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     for &milestone in &args.milestones {
         while opened < milestone {
-            if h2 && opened % args.per_conn == 0 {
+            if h2 && opened.is_multiple_of(args.per_conn) {
                 sender = match connect_h2(&args.url).await {
                     Ok(s) => Sender::H2(s),
                     Err(e) => return fail("streams", e),
