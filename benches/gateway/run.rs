@@ -43,17 +43,27 @@ fn run(mut args: RunArgs) -> Result<(), String> {
         args.requests = args.requests.min(1000);
         args.streams = args.streams.min(2000);
     }
+    let bench = bench(args)?;
+    let mut results = Map::new();
+    results.insert("run".into(), report::about(&bench));
+    measure(&bench, &mut results)?;
+    results.insert("load_after".into(), json!(report::loadavg()));
+    let results = Value::Object(results);
+    report::print(&results);
+    write(&bench, &results)
+}
+
+fn bench(args: RunArgs) -> Result<Bench, String> {
     let pin = !args.no_pin && which("taskset").is_some();
-    let place = Placement {
-        proxy: pin.then(|| args.proxy_cpus.clone()),
-        load: pin.then(|| args.load_cpus.clone()),
-    };
-    let bench = Bench {
+    Ok(Bench {
         dir: tempfile::Builder::new()
             .prefix("tollgate-bench-")
             .tempdir()
             .map_err(|e| e.to_string())?,
-        place,
+        place: Placement {
+            proxy: pin.then(|| args.proxy_cpus.clone()),
+            load: pin.then(|| args.load_cpus.clone()),
+        },
         exe: std::env::current_exe().map_err(|e| e.to_string())?,
         tollgate: args
             .tollgate
@@ -62,9 +72,11 @@ fn run(mut args: RunArgs) -> Result<(), String> {
         nginx: which("nginx").filter(|_| !args.no_nginx),
         wrk: which("wrk"),
         args,
-    };
-    let mut results = Map::new();
-    results.insert("run".into(), report::about(&bench));
+    })
+}
+
+/// Runs the sections asked for (all but `profile` by default), in order.
+fn measure(bench: &Bench, results: &mut Map<String, Value>) -> Result<(), String> {
     let want = |section: &str| {
         if bench.args.only.is_empty() {
             section != "profile"
@@ -73,9 +85,9 @@ fn run(mut args: RunArgs) -> Result<(), String> {
         }
     };
     if want("startup") {
-        results.insert("startup".into(), variants::startup(&bench)?);
+        results.insert("startup".into(), variants::startup(bench)?);
     }
-    let comparisons = [
+    let on_trio = [
         "latency",
         "throughput",
         "streaming",
@@ -84,56 +96,29 @@ fn run(mut args: RunArgs) -> Result<(), String> {
         "reload",
         "profile",
     ];
-    if comparisons.iter().any(|s| want(s)) {
-        let trio = Trio::start(&bench, "tollgate", bench.place.proxy.as_deref())?;
-        results.insert("idle_rss_kib".into(), json!(trio.tollgate.proc.rss_kib()));
-        results.insert("idle".into(), variants::idle(&trio.tollgate));
-        results.insert("threads".into(), json!(trio.tollgate.proc.threads()));
-        if want("latency") {
-            results.insert("latency_c1".into(), trio.latency(&bench)?);
-        }
-        if want("throughput") {
-            let rounds = bench.args.rounds;
-            results.insert("throughput_c32".into(), trio.throughput(&bench, 32, rounds)?);
-            results.insert("throughput_c256".into(), trio.throughput(&bench, 256, 1)?);
-            std::thread::sleep(std::time::Duration::from_secs(1));
-            results.insert("after_load_rss_kib".into(), json!(trio.tollgate.proc.rss_kib()));
-            results.insert("peak_rss_kib".into(), json!(trio.tollgate.proc.hwm_kib()));
-        }
-        if want("streaming") {
-            results.insert("ttfc".into(), trio.ttfc(&bench)?);
-            results.insert("chunks".into(), trio.chunks(&bench)?);
-        }
-        if want("accesslog") {
-            results.insert("accesslog".into(), variants::access_log(&bench, &trio)?);
-        }
-        if want("otlp") {
-            results.insert("otlp".into(), variants::otlp(&bench, &trio)?);
-        }
-        if want("reload") {
-            results.insert("reload".into(), variants::reload(&bench, trio.mock_port)?);
-        }
-        if want("profile") {
-            results.insert("profile".into(), variants::profile(&bench, &trio)?);
-        }
+    if on_trio.iter().any(|s| want(s)) {
+        let trio = Trio::start(bench, "tollgate", bench.place.proxy.as_deref())?;
+        trio.sections(bench, &want, results)?;
     }
     // One CPU for all: no cross-CPU wake-ups, so the 1-connection figures
     // show what the proxy's own work adds (see BENCHMARKS.md).
-    if (want("latency") || want("streaming")) && bench.place.load.is_some() && bench.place.load != bench.place.proxy {
-        let trio = Trio::start(&bench, "one-cpu", bench.place.load.as_deref())?;
+    let split = bench.place.load.is_some() && bench.place.load != bench.place.proxy;
+    if split && (want("latency") || want("streaming")) {
+        let trio = Trio::start(bench, "one-cpu", bench.place.load.as_deref())?;
         if want("latency") {
-            results.insert("latency_c1_one_cpu".into(), trio.latency(&bench)?);
+            results.insert("latency_c1_one_cpu".into(), trio.latency(bench)?);
         }
         if want("streaming") {
-            results.insert("ttfc_one_cpu".into(), trio.ttfc(&bench)?);
+            results.insert("ttfc_one_cpu".into(), trio.ttfc(bench)?);
         }
     }
     if want("streams") {
-        results.insert("streams".into(), variants::streams(&bench)?);
+        results.insert("streams".into(), variants::streams(bench)?);
     }
-    results.insert("load_after".into(), json!(report::loadavg()));
-    let results = Value::Object(results);
-    report::print(&results);
+    Ok(())
+}
+
+fn write(bench: &Bench, results: &Value) -> Result<(), String> {
     let out = bench.args.out.clone().unwrap_or_else(|| {
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
         target.join("bench").join("gateway.json")
@@ -141,7 +126,7 @@ fn run(mut args: RunArgs) -> Result<(), String> {
     if let Some(dir) = out.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
     std::fs::write(&out, text + "\n").map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     eprintln!("results written to {}", out.display());
     Ok(())
@@ -169,6 +154,47 @@ impl Trio {
             nginx,
             tollgate,
         })
+    }
+
+    /// Every section that runs against this trio's tollgate.
+    fn sections(
+        &self,
+        bench: &Bench,
+        want: &dyn Fn(&str) -> bool,
+        results: &mut Map<String, Value>,
+    ) -> Result<(), String> {
+        let t = &self.tollgate;
+        results.insert("idle_rss_kib".into(), json!(t.proc.rss_kib()));
+        results.insert("idle".into(), variants::idle(t));
+        results.insert("threads".into(), json!(t.proc.threads()));
+        if want("latency") {
+            results.insert("latency_c1".into(), self.latency(bench)?);
+        }
+        if want("throughput") {
+            let rounds = bench.args.rounds;
+            results.insert("throughput_c32".into(), self.throughput(bench, 32, rounds)?);
+            results.insert("throughput_c256".into(), self.throughput(bench, 256, 1)?);
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            results.insert("after_load_rss_kib".into(), json!(t.proc.rss_kib()));
+            results.insert("peak_rss_kib".into(), json!(t.proc.hwm_kib()));
+        }
+        if want("streaming") {
+            results.insert("ttfc".into(), self.ttfc(bench)?);
+            results.insert("chunks".into(), self.chunks(bench)?);
+        }
+        if want("accesslog") {
+            results.insert("accesslog".into(), variants::access_log(bench, self)?);
+        }
+        if want("otlp") {
+            results.insert("otlp".into(), variants::otlp(bench, self)?);
+        }
+        if want("reload") {
+            results.insert("reload".into(), variants::reload(bench, self.mock_port)?);
+        }
+        if want("profile") {
+            results.insert("profile".into(), variants::profile(bench, self)?);
+        }
+        Ok(())
     }
 
     /// Each target present, with its port and the process to watch.
