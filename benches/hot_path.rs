@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use tollgate::config::routing::Strategy;
 use tollgate::config::{load_str, Config};
 use tollgate::providers::Endpoint;
-use tollgate::request::{peek, rewrite_model, upstream_body};
+use tollgate::request::{peek, upstream_body};
 use tollgate::router::pick;
 use tollgate::stream::UsageScan;
 
@@ -67,12 +67,13 @@ fn request_body(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("peek", name), &body, |b, body| {
             b.iter(|| peek(black_box(body)).expect("a valid body"))
         });
-        let span = peek(&body).expect("a valid body").model_span;
+        // The rename alone: the Responses API never has usage requested.
+        let peeked = peek(&body).expect("a valid body");
         group.bench_with_input(BenchmarkId::new("rewrite_model", name), &body, |b, body| {
-            b.iter(|| rewrite_model(black_box(body), span, "\"kimi-for-coding\""))
+            b.iter(|| upstream_body(black_box(body), &peeked, Endpoint::Responses, "\"kimi-for-coding\""))
         });
         group.bench_with_input(BenchmarkId::new("rewrite_model_same_name", name), &body, |b, body| {
-            b.iter(|| rewrite_model(black_box(body), span, "\"kimi-code\""))
+            b.iter(|| upstream_body(black_box(body), &peeked, Endpoint::Responses, "\"kimi-code\""))
         });
         group.bench_with_input(BenchmarkId::new("peek_and_upstream_body", name), &body, |b, body| {
             b.iter(|| {

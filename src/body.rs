@@ -25,6 +25,15 @@ pub fn full(bytes: Bytes) -> GatewayBody {
     Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
 }
 
+/// A JSON response the gateway makes itself.
+pub fn json(status: http::StatusCode, bytes: Bytes) -> http::Response<GatewayBody> {
+    let mut response = http::Response::new(full(bytes));
+    *response.status_mut() = status;
+    let content_type = http::HeaderValue::from_static("application/json");
+    response.headers_mut().insert(http::header::CONTENT_TYPE, content_type);
+    response
+}
+
 /// A body of events sent one frame each (SSE from a mock).
 pub fn frames(events: Vec<Bytes>) -> GatewayBody {
     let stream = futures_util::stream::iter(events.into_iter().map(|b| Ok::<_, BoxError>(Frame::data(b))));

@@ -149,34 +149,25 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
         }
     }
     let model = record.model.clone().unwrap_or_default();
-    let response = match last {
-        Some(Failure::Status { response, .. }) => response.map(body::full),
-        Some(Failure::Unreachable(cause)) => GatewayError::UpstreamUnreachable { model, cause }.into_response(),
+    let error = match last {
+        // The provider's own error is the last word: passed through, not the gateway's.
+        Some(Failure::Status { response, .. }) => return Ok(annotate_counts(response.map(body::full), record)),
+        Some(Failure::Unreachable(cause)) => GatewayError::UpstreamUnreachable { model, cause },
         Some(Failure::Timeout(limit)) => GatewayError::UpstreamTimeout {
             model,
             seconds: limit.as_secs_f64(),
-        }
-        .into_response(),
+        },
         None => {
-            let retry_after_secs = unavailable
-                .unwrap_or(Duration::from_secs(1))
-                .as_secs_f64()
-                .ceil()
-                .max(1.0) as u64;
+            let wait = unavailable.unwrap_or(Duration::from_secs(1));
+            let retry_after_secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             GatewayError::NoDeploymentAvailable {
                 model,
                 retry_after_secs,
             }
-            .into_response()
         }
     };
-    if let Some(code) = response
-        .headers()
-        .get(crate::error::GATEWAY_ERROR_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        record.error = Some(static_code(code));
-    }
+    record.error = Some(error.code());
+    let response = error.into_response();
     Ok(annotate_counts(response, record))
 }
 
@@ -388,33 +379,16 @@ fn annotate_counts(mut response: Response<GatewayBody>, record: &Record) -> Resp
     response
 }
 
-/// The static code behind a gateway error header, for the record.
-fn static_code(code: &str) -> &'static str {
-    match code {
-        "upstream_unreachable" => "upstream_unreachable",
-        "upstream_timeout" => "upstream_timeout",
-        "no_deployment_available" => "no_deployment_available",
-        _ => "gateway_error",
-    }
-}
-
 /// Answers from `mock_response` without calling the provider.
 fn mock(endpoint: Endpoint, deployment: &Deployment, text: &str, stream: bool) -> Response<GatewayBody> {
     use http::header;
     let model = &deployment.upstream_model;
-    let mut response = if stream && openai::mock_streams(endpoint) {
-        let mut r = Response::new(body::frames(openai::mock_stream(endpoint, model, text)));
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        r
-    } else {
-        let mut r = Response::new(body::full(openai::mock_body(endpoint, model, text)));
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        r
-    };
-    *response.status_mut() = StatusCode::OK;
+    if !(stream && openai::mock_streams(endpoint)) {
+        return body::json(StatusCode::OK, openai::mock_body(endpoint, model, text));
+    }
+    let mut response = Response::new(body::frames(openai::mock_stream(endpoint, model, text)));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::body::{full, GatewayBody, Observed};
+use crate::body::{self, full, GatewayBody, Observed};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::forward;
@@ -142,7 +142,7 @@ impl Gateway {
                 let caller = config.keys.authenticate(request.headers())?;
                 record.client = client_label(&caller);
                 let names = config.listed_names().filter(|m| caller.may_use(m));
-                Ok(json_response(StatusCode::OK, openai::model_list(names)))
+                Ok(body::json(StatusCode::OK, openai::model_list(names)))
             }
             Route::Api(endpoint) => self.proxy(endpoint, request, record).await,
         }
@@ -169,13 +169,13 @@ impl Gateway {
         let Some(resolved) = config.resolve(&peeked.model) else {
             return Err(GatewayError::UnknownModel { model: peeked.model });
         };
-        // A client allowlist may name the group, or the alias or exact name it asked for.
         let group = resolved.group;
         // Metric labels use the configured name, never the raw request.
-        record.requested_model = config.group_name(group);
+        record.requested_model = Some(group.clone());
         record.currency = config.currency.clone();
         telemetry::name_request(record);
         telemetry::record_prompt(&record.span, &body);
+        // A client allowlist may name the group, or the alias or exact name it asked for.
         if !caller.may_use(group) && !caller.may_use(&peeked.model) {
             return Err(GatewayError::ModelNotAllowed { model: peeked.model });
         }
@@ -193,7 +193,7 @@ impl Gateway {
     fn readiness(&self) -> Response<GatewayBody> {
         let config = self.config.load();
         let draining = self.draining.load(Ordering::Relaxed);
-        let body = json!({
+        let detail = json!({
             "status": if draining { "draining" } else { "healthy" },
             "models": config.model_names.len(),
             "deployments": config.deployments.len(),
@@ -204,7 +204,7 @@ impl Gateway {
         } else {
             StatusCode::OK
         };
-        json_response(status, Bytes::from(body.to_string()))
+        body::json(status, Bytes::from(detail.to_string()))
     }
 }
 
@@ -247,15 +247,6 @@ fn client_label(caller: &Caller<'_>) -> Arc<str> {
         Caller::Master => crate::record::shared_label("master"),
         Caller::Anonymous => crate::record::shared_label("anonymous"),
     }
-}
-
-fn json_response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
-    let mut response = Response::new(full(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<GatewayBody> {

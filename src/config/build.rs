@@ -149,6 +149,12 @@ pub(super) fn seconds(v: &Value) -> Result<f64, String> {
     }
 }
 
+/// Optional seconds: `None` when absent, and when invalid, with a problem
+/// reported at `at`.
+pub(super) fn seconds_at(v: Option<&Value>, at: &str, report: &mut Report) -> Option<f64> {
+    v.and_then(|v| seconds(v).map_err(|e| report.problem(at, e)).ok())
+}
+
 /// Loads a config from text; `base_dir` anchors relative `file:` references.
 pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
     let mut report = Report {

@@ -8,7 +8,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 use serde_json::Value;
 
-use super::build::{kind, mapping, scalar, seconds, typed, Report};
+use super::build::{kind, mapping, scalar, seconds_at, typed, Report};
 use super::litellm_keys as litellm;
 use super::raw;
 use super::resolve::Resolver;
@@ -166,13 +166,8 @@ fn deployment(
             }
         }
     }
-    let mut secs = |field: &str, value: Option<&Value>| {
-        value.and_then(|v| {
-            seconds(v)
-                .map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e))
-                .ok()
-        })
-    };
+    let mut secs =
+        |field: &str, value: Option<&Value>| seconds_at(value, &format!("{at} litellm_params.{field}"), report);
     let timeout = secs("timeout", params.timeout.as_ref()).unwrap_or(defaults.timeout);
     // The first chunk may take at most the whole request's time.
     let stream_timeout = secs("stream_timeout", params.stream_timeout.as_ref())

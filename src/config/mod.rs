@@ -107,11 +107,6 @@ impl Config {
         })
     }
 
-    /// The shared name of a configured group (a bounded metric label).
-    pub fn group_name(&self, group: &str) -> Option<Arc<str>> {
-        self.groups.get_key_value(group).map(|(name, _)| name.clone())
-    }
-
     /// Names for `GET /v1/models`: every group and every visible alias.
     pub fn listed_names(&self) -> impl Iterator<Item = &str> {
         let hidden = &self.routing.hidden_aliases;
@@ -135,8 +130,8 @@ impl Config {
 /// Where a requested model name leads.
 #[derive(Debug, Clone, Copy)]
 pub struct Resolved<'a> {
-    /// The configured `model_name` of the group.
-    pub group: &'a str,
+    /// The configured `model_name` of the group (shared: a bounded metric label).
+    pub group: &'a Arc<str>,
     pub deployments: &'a [Arc<Deployment>],
     /// The name wildcards are matched against: the request's, or its alias's target.
     pub name: &'a str,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::build::{seconds, Report};
+use super::build::{seconds_at, Report};
 use super::raw::RoutingEntry;
 use super::Deployment;
 
@@ -98,29 +98,26 @@ pub(super) struct Defaults {
 
 const DEFAULT_TIMEOUT_SECS: f64 = 600.0;
 
-fn secs(v: Option<&Value>, at: &str, report: &mut Report) -> Option<f64> {
-    v.and_then(|v| seconds(v).map_err(|e| report.problem(at, e)).ok())
-}
-
 /// Reads the entry-level defaults before the model list is built.
 pub(super) fn defaults(router: &RoutingEntry, litellm: &RoutingEntry, report: &mut Report) -> Defaults {
-    let timeout = secs(router.timeout.as_ref(), "router_settings.timeout", report)
+    let timeout = seconds_at(router.timeout.as_ref(), "router_settings.timeout", report)
         .or_else(|| {
-            secs(
+            seconds_at(
                 litellm.request_timeout.as_ref(),
                 "litellm_settings.request_timeout",
                 report,
             )
         })
-        .or_else(|| secs(litellm.timeout.as_ref(), "litellm_settings.timeout", report))
+        .or_else(|| seconds_at(litellm.timeout.as_ref(), "litellm_settings.timeout", report))
         .unwrap_or(DEFAULT_TIMEOUT_SECS);
-    let stream_timeout = secs(router.stream_timeout.as_ref(), "router_settings.stream_timeout", report).or_else(|| {
-        secs(
-            litellm.stream_timeout.as_ref(),
-            "litellm_settings.stream_timeout",
-            report,
-        )
-    });
+    let stream_timeout =
+        seconds_at(router.stream_timeout.as_ref(), "router_settings.stream_timeout", report).or_else(|| {
+            seconds_at(
+                litellm.stream_timeout.as_ref(),
+                "litellm_settings.stream_timeout",
+                report,
+            )
+        });
     Defaults {
         timeout,
         stream_timeout,
@@ -239,10 +236,10 @@ pub(super) fn routing(
             "routing names the model group `{group}`, which no model_list entry serves"
         ));
     }
-    let cooldown = secs(router.cooldown_time.as_ref(), "router_settings.cooldown_time", report)
-        .or_else(|| secs(litellm.cooldown_time.as_ref(), "litellm_settings.cooldown_time", report))
+    let cooldown = seconds_at(router.cooldown_time.as_ref(), "router_settings.cooldown_time", report)
+        .or_else(|| seconds_at(litellm.cooldown_time.as_ref(), "litellm_settings.cooldown_time", report))
         .unwrap_or(5.0);
-    let idle = secs(stream_idle, "tollgate.stream_idle_timeout", report).unwrap_or(300.0);
+    let idle = seconds_at(stream_idle, "tollgate.stream_idle_timeout", report).unwrap_or(300.0);
     Routing {
         strategy,
         num_retries: router.num_retries.or(litellm.num_retries).unwrap_or(0),

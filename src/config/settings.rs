@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::build::{seconds, Report};
+use super::build::{seconds_at, Report};
 use super::raw;
 use super::resolve::Resolver;
 use crate::secret::Secret;
@@ -48,12 +48,8 @@ pub(super) fn telemetry(
             Err(e) => report.problem(format!("{at}.otlp_headers.{name}"), e),
         }
     }
-    let export_interval = raw.export_interval.as_ref().and_then(|v| {
-        seconds(v)
-            .map(Duration::from_secs_f64)
-            .map_err(|e| report.problem(format!("{at}.export_interval"), e))
-            .ok()
-    });
+    let export_interval =
+        seconds_at(raw.export_interval.as_ref(), &format!("{at}.export_interval"), report).map(Duration::from_secs_f64);
     let endpoint = raw.otlp_endpoint.and_then(|e| {
         resolver
             .resolve(&e)

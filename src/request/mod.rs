@@ -143,23 +143,13 @@ fn stream_options(body: &[u8], raw: &RawValue) -> StreamOptions {
     }
 }
 
-/// Makes a streamed chat or text completion report its usage: when the
-/// client did not ask for the usage chunk, returns the body with
-/// `stream_options.include_usage` turned on (spliced in, nothing else
-/// touched) and `true`, meaning the usage chunk must be dropped on the way
-/// back. Otherwise returns the body unchanged, without copying, and `false`.
-/// The Responses API reports usage in `response.completed` anyway, and
+/// The body to send upstream, in one copy (none when nothing changes): the
+/// deployment's model name (a JSON string literal) spliced in, and, for a
+/// streamed chat or text completion whose client did not ask for the usage
+/// chunk, `stream_options.include_usage` turned on. `true` means usage was
+/// injected, so the usage chunk must be dropped on the way back. The
+/// Responses API reports usage in `response.completed` anyway, and
 /// embeddings do not stream.
-pub fn ensure_stream_usage(body: &Bytes, peeked: &Peek, endpoint: Endpoint) -> (Bytes, bool) {
-    match usage_splice(peeked, endpoint) {
-        Some(splice) => (apply(body, &[splice]), true),
-        None => (body.clone(), false),
-    }
-}
-
-/// The body to send upstream: the deployment's model name (a JSON string
-/// literal) spliced in and usage requested as [`ensure_stream_usage`] does,
-/// in one copy (none when nothing changes). `true` means usage was injected.
 pub fn upstream_body(body: &Bytes, peeked: &Peek, endpoint: Endpoint, upstream_model_json: &str) -> (Bytes, bool) {
     let span = peeked.model_span;
     let model = (&body[span.0..span.1] != upstream_model_json.as_bytes()).then_some(Splice {
@@ -228,19 +218,6 @@ fn forbidden_name(message: &str) -> &'static str {
         .find(|f| **f == name)
         .copied()
         .unwrap_or("api_base")
-}
-
-/// Replaces the `model` value with `upstream_json` (a JSON string literal).
-/// Returns the body unchanged, without copying, when the name is the same.
-pub fn rewrite_model(body: &Bytes, span: (usize, usize), upstream_json: &str) -> Bytes {
-    if &body[span.0..span.1] == upstream_json.as_bytes() {
-        return body.clone();
-    }
-    let mut out = BytesMut::with_capacity(body.len() - (span.1 - span.0) + upstream_json.len());
-    out.extend_from_slice(&body[..span.0]);
-    out.extend_from_slice(upstream_json.as_bytes());
-    out.extend_from_slice(&body[span.1..]);
-    out.freeze()
 }
 
 struct Found<'a> {

@@ -15,7 +15,8 @@ fn finds_model_and_stream_and_rewrites_only_model() {
     let p = peek(&body).unwrap();
     assert_eq!(p.model, "kimi-code");
     assert!(p.stream);
-    let out = rewrite_model(&body, p.model_span, "\"kimi-for-coding\"");
+    // The Responses API never has usage requested: only the model changes.
+    let (out, _) = upstream_body(&body, &p, Endpoint::Responses, "\"kimi-for-coding\"");
     let expected = br#"{"messages":[{"role":"user","content":"hi","model":"inner"}],"model":"kimi-for-coding","stream":true,"tools":[{"x":1}]}"#;
     assert_eq!(&out[..], &expected[..]);
 }
@@ -24,7 +25,7 @@ fn finds_model_and_stream_and_rewrites_only_model() {
 fn same_name_is_not_copied() {
     let body = Bytes::from_static(br#"{ "model" : "m" }"#);
     let p = peek(&body).unwrap();
-    let out = rewrite_model(&body, p.model_span, "\"m\"");
+    let (out, _) = upstream_body(&body, &p, Endpoint::Responses, "\"m\"");
     assert_eq!(out.as_ptr(), body.as_ptr());
 }
 
@@ -60,10 +61,17 @@ fn bad_bodies_are_refused_with_the_right_error() {
     ));
 }
 
-/// `ensure_stream_usage` on a chat completion request.
+/// `upstream_body` with the model kept as it is.
+fn keep_model(body: &Bytes, endpoint: Endpoint) -> (Bytes, bool) {
+    let p = peek(body).unwrap();
+    let model = std::str::from_utf8(&body[p.model_span.0..p.model_span.1]).unwrap();
+    upstream_body(body, &p, endpoint, model)
+}
+
+/// Usage requested on a chat completion request, the model unchanged.
 fn ensured(body: &'static str) -> (String, bool) {
     let body = Bytes::from_static(body.as_bytes());
-    let (out, injected) = ensure_stream_usage(&body, &peek(&body).unwrap(), Endpoint::ChatCompletions);
+    let (out, injected) = keep_model(&body, Endpoint::ChatCompletions);
     let text = String::from_utf8(out.to_vec()).unwrap();
     if injected {
         // What goes upstream is valid JSON that asks for usage.
@@ -173,10 +181,10 @@ fn bodies_that_need_nothing_are_untouched() {
     }
     let body = Bytes::from_static(br#"{"model":"m","stream":true}"#);
     for endpoint in [Endpoint::Responses, Endpoint::Embeddings] {
-        let (out, injected) = ensure_stream_usage(&body, &peek(&body).unwrap(), endpoint);
+        let (out, injected) = keep_model(&body, endpoint);
         assert_eq!((out.as_ptr(), injected), (body.as_ptr(), false));
     }
-    let (_, injected) = ensure_stream_usage(&body, &peek(&body).unwrap(), Endpoint::Completions);
+    let (_, injected) = keep_model(&body, Endpoint::Completions);
     assert!(injected);
 }
 

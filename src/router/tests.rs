@@ -210,12 +210,12 @@ fn wildcards_aliases_and_fallback_lists() {
     let yaml = "model_list:\n  - model_name: \"openai/*\"\n    litellm_params:\n      model: \"openai/*\"\n  - model_name: \"*\"\n    litellm_params:\n      model: \"openai/*\"\n      api_base: http://127.0.0.1:9/v1\n  - model_name: big\n    litellm_params:\n      model: openai/gpt-4o\n  - model_name: small\n    litellm_params:\n      model: openai/gpt-4o-mini\nrouter_settings:\n  model_group_alias:\n    fast: small\n    secret: {model: big, hidden: true}\n  fallbacks: [{big: [small]}]\n  context_window_fallbacks: [{small: [big]}]\nlitellm_settings:\n  default_fallbacks: [small]\n";
     let c = load_str(yaml, std::path::Path::new("."), &|_| None).unwrap().config;
     let r = c.resolve("openai/gpt-4.1").unwrap();
-    assert_eq!(r.group, "openai/*", "the more specific wildcard wins");
+    assert_eq!(&**r.group, "openai/*", "the more specific wildcard wins");
     assert_eq!(r.deployments[0].upstream_for(r.name), "gpt-4.1");
     let r = c.resolve("llama3").unwrap();
-    assert_eq!((r.group, &*r.deployments[0].upstream_for(r.name)), ("*", "llama3"));
-    assert_eq!(c.resolve("fast").unwrap().group, "small");
-    assert_eq!(c.resolve("big").unwrap().group, "big", "exact names beat wildcards");
+    assert_eq!((&**r.group, &*r.deployments[0].upstream_for(r.name)), ("*", "llama3"));
+    assert_eq!(&**c.resolve("fast").unwrap().group, "small");
+    assert_eq!(&**c.resolve("big").unwrap().group, "big", "exact names beat wildcards");
     let group = r.deployments;
     let listed: Vec<&str> = c.listed_names().collect();
     assert!(listed.contains(&"fast") && !listed.contains(&"secret"), "{listed:?}");
