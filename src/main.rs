@@ -67,6 +67,11 @@ struct ServeArgs {
     /// watching does not work); SIGHUP still reloads.
     #[arg(long, env = "TOLLGATE_NO_WATCH")]
     no_watch: bool,
+    /// Threads that serve requests [default: the CPUs this process may use,
+    /// after any cgroup quota]. With one, a single-threaded scheduler runs,
+    /// which costs less per request than a one-worker pool.
+    #[arg(long, env = "TOLLGATE_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    worker_threads: Option<u16>,
 }
 
 fn main() -> ExitCode {
@@ -74,8 +79,18 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check { config }) => check(&config),
         None => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
-            match runtime {
+            let threads = cli.serve.worker_threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                usize::from,
+            );
+            let mut builder = if threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(threads);
+                builder
+            };
+            match builder.enable_all().build() {
                 Ok(runtime) => runtime.block_on(serve(cli.serve)),
                 Err(error) => {
                     eprintln!("tollgate: cannot start the runtime: {error}");

@@ -153,6 +153,8 @@ async fn sigterm_lets_a_running_stream_finish_then_exits_0() {
     assert!(output.contains("drained=true"), "{output}");
 }
 
+/// Also runs the single-threaded scheduler (`--worker-threads 1`, what a
+/// one-CPU pod gets) through a request, a drain and the last log lines.
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_carry_one_access_line_per_request() {
     let dir = tempfile::tempdir().unwrap();
@@ -160,7 +162,7 @@ async fn json_logs_carry_one_access_line_per_request() {
         &dir,
         "model_list:\n  - model_name: demo\n    litellm_params:\n      model: openai/demo\n      mock_response: hi\n",
     );
-    let running = Running::start(&path, &["--log-format", "json"], &[]);
+    let running = Running::start(&path, &["--log-format", "json", "--worker-threads", "1"], &[]);
     post_json(&running.url("/v1/chat/completions"), &[], json!({"model": "demo"})).await;
     post_json(&running.url("/v1/chat/completions"), &[], json!({"model": "absent"})).await;
     running.signal("TERM");
@@ -179,6 +181,9 @@ async fn json_logs_carry_one_access_line_per_request() {
     assert_eq!(access[1]["status"], 404);
     assert_eq!(access[1]["error"], "model_not_found");
     assert!(access[0]["duration_us"].is_u64());
+    // Written out at exit: the batch the writer still held.
+    let last = output.lines().last().unwrap_or_default();
+    assert!(last.contains("tollgate stopped"), "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -53,12 +53,17 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10_000)]
     pub streams: usize,
     /// Only these sections (comma-separated): startup, latency, throughput,
-    /// streaming, accesslog, otlp, reload, streams, profile.
+    /// streaming, accesslog, otlp, reload, streams, profile, baseline.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The tollgate binary (default: the one cargo built for this bench).
     #[arg(long)]
     pub tollgate: Option<PathBuf>,
+    /// An earlier tollgate binary to compare with the current one, round by
+    /// round at 32 and 1 connections (section `baseline`, run only when named
+    /// with `--only`). `scripts/bench-snapshot.sh` builds one from a commit.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
     /// CPUs for the proxy under test (tollgate or nginx), as `taskset -c` takes them.
     #[arg(long, default_value = "0")]
     pub proxy_cpus: String,

@@ -323,6 +323,11 @@ fn print_single(r: &Value) {
     line("access log on − off: CPU µs/req", cpu, 1, "", None);
     let p50 = pair("accesslog", "on", "off", "c1/p50_us").map(|(on, off)| on - off);
     line("access log on − off: p50 µs at 1", p50, 1, "", None);
+    let cpu = pair("baseline", "baseline", "current", "c32/proxy_cpu_us_per_req");
+    line("baseline: CPU µs/req at 32", cpu.map(|(b, _)| b), 1, "", None);
+    line("current: CPU µs/req at 32", cpu.map(|(_, c)| c), 1, "", None);
+    let p50 = pair("baseline", "current", "baseline", "c1/p50_us").map(|(c, b)| c - b);
+    line("current − baseline: p50 µs at 1", p50, 1, "", None);
     let ratio = pair("otlp", "on", "off", "c32/rps").map(|(on, off)| on / off);
     line("OTLP on ÷ off: req/s at 32", ratio, 2, "", None);
     let cpu = pair("otlp", "on", "off", "c32/proxy_cpu_us_per_req").map(|(on, off)| on - off);

@@ -95,6 +95,7 @@ fn measure(bench: &Bench, results: &mut Map<String, Value>) -> Result<(), String
         "otlp",
         "reload",
         "profile",
+        "baseline",
     ];
     if on_trio.iter().any(|s| want(s)) {
         let trio = Trio::start(bench, "tollgate", bench.place.proxy.as_deref())?;
@@ -193,6 +194,9 @@ impl Trio {
         }
         if want("profile") {
             results.insert("profile".into(), variants::profile(bench, self)?);
+        }
+        if want("baseline") {
+            results.insert("baseline".into(), variants::baseline(bench, self)?);
         }
         Ok(())
     }

@@ -136,9 +136,22 @@ impl Bench {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Result<Tollgate, String> {
+        self.start_binary(&self.tollgate, name, config, cpus, env, args)
+    }
+
+    /// [`Bench::start_tollgate`] with another tollgate binary.
+    pub fn start_binary(
+        &self,
+        binary: &std::path::Path,
+        name: &str,
+        config: PathBuf,
+        cpus: Option<&str>,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Tollgate, String> {
         let port = free_port();
         let log = self.path(&format!("{name}.log"));
-        let mut command = Placement::command(cpus, &self.tollgate);
+        let mut command = Placement::command(cpus, binary);
         command
             .arg("--config")
             .arg(&config)

@@ -105,6 +105,26 @@ pub fn access_log(bench: &Bench, trio: &Trio) -> Result<Value, String> {
     compare(bench, "access log", &[("on", &trio.tollgate), ("off", &quiet)], true)
 }
 
+/// The current tollgate against an earlier build (`--baseline`), same
+/// config and placement, in interleaved rounds.
+pub fn baseline(bench: &Bench, trio: &Trio) -> Result<Value, String> {
+    let binary = bench
+        .args
+        .baseline
+        .as_deref()
+        .ok_or("the baseline section needs --baseline PATH")?;
+    let config = bench.config("baseline", &tollgate_config(trio.mock_port, 600))?;
+    let earlier = bench.start_binary(binary, "baseline", config, bench.place.proxy.as_deref(), &[], &[])?;
+    let mut result = compare(
+        bench,
+        "baseline",
+        &[("baseline", &earlier), ("current", &trio.tollgate)],
+        true,
+    )?;
+    result["binary"] = json!(binary.display().to_string());
+    Ok(result)
+}
+
 /// OTLP export (http/protobuf to a loopback sink, 1 s intervals) against none.
 pub fn otlp(bench: &Bench, trio: &Trio) -> Result<Value, String> {
     let (sink, sink_port) = bench.mock("otlp-sink")?;

@@ -246,6 +246,7 @@ fn deployment(
         pattern,
         state: crate::router::State::default(),
         price,
+        metrics: Default::default(),
     })
 }
 

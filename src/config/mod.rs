@@ -184,6 +184,8 @@ pub struct Deployment {
     /// USD prices per token: the bundled table's, or the entry's own;
     /// `None` when unknown (counted as unpriced, never as free).
     pub price: Option<crate::spend::Price>,
+    /// Its instruments, bound to its label sets on first use.
+    pub metrics: crate::telemetry::DeploymentMetrics,
 }
 
 impl Deployment {

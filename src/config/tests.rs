@@ -218,7 +218,7 @@ fn telemetry_and_spend_settings() {
     assert_eq!(config.telemetry.otlp_endpoint.as_deref(), Some("http://collector:4317"));
     assert_eq!(config.telemetry.otlp_headers[0].1.expose(), "sk-from-env");
     assert_eq!(config.telemetry.export_interval, Some(Duration::from_secs(5)));
-    assert_eq!(config.currency.code, "EUR");
+    assert_eq!(&*config.currency.code, "EUR");
     let found = problems(&format!(
         "{ONE}tollgate:\n  telemetry:\n    otlp_protocol: udp\n  spend:\n    currency: EUR\n"
     ));

@@ -169,8 +169,9 @@ pub fn cost_usd(price: &Price, usage: &Usage) -> f64 {
 /// The currency spend is reported in, with its rate against the USD prices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Currency {
-    /// ISO 4217 code, three uppercase ASCII letters (`EUR`).
-    pub code: String,
+    /// ISO 4217 code, three uppercase ASCII letters (`EUR`); shared, so a
+    /// request's copy costs no allocation.
+    pub code: std::sync::Arc<str>,
     /// Units of this currency per 1 USD.
     pub per_usd: f64,
 }
@@ -178,8 +179,9 @@ pub struct Currency {
 impl Currency {
     /// US dollars, the prices' own currency: the default.
     pub fn usd() -> Self {
+        static USD: std::sync::OnceLock<std::sync::Arc<str>> = std::sync::OnceLock::new();
         Currency {
-            code: "USD".to_owned(),
+            code: USD.get_or_init(|| "USD".into()).clone(),
             per_usd: 1.0,
         }
     }
@@ -199,7 +201,10 @@ impl Currency {
         if code == "USD" && per_usd != 1.0 {
             return Err(format!("currency rate of USD must be 1, not {per_usd}"));
         }
-        Ok(Currency { code, per_usd })
+        Ok(Currency {
+            code: code.into(),
+            per_usd,
+        })
     }
 
     /// `usd` dollars in this currency.

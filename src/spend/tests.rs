@@ -112,7 +112,7 @@ fn cost_of_gpt_4o_with_cache() {
 fn currency_is_checked_and_converts() {
     assert_eq!(Currency::usd().convert(1.5), 1.5);
     let eur = Currency::new("eur", 0.92).unwrap();
-    assert_eq!(eur.code, "EUR");
+    assert_eq!(&*eur.code, "EUR");
     close(eur.convert(2.0), 1.84);
     assert_eq!(Currency::new("USD", 1.0), Ok(Currency::usd()));
     for code in ["EU", "EURO", "E1R", "€UR", ""] {

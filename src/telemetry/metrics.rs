@@ -1,10 +1,12 @@
 //! The instruments, the one meter provider behind them, and what each
 //! finished request, reload and cooldown records.
 
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider, ObservableGauge, UpDownCounter};
+use opentelemetry::metrics::{
+    BoundCounter, BoundHistogram, Counter, Gauge, Histogram, Meter, MeterProvider, ObservableGauge, UpDownCounter,
+};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -216,6 +218,16 @@ impl Labels {
         all
     }
 
+    /// The `tollgate.requests` labels: by client, outcome, status class and operation.
+    fn outcome(&self, record: &Record) -> Vec<KeyValue> {
+        let mut all = self.by_client([
+            KeyValue::new(n::OUTCOME, record.outcome_label()),
+            KeyValue::new(n::STATUS_CLASS, status_class(record.status)),
+        ]);
+        all.push(self.operation.clone());
+        all
+    }
+
     /// Model, provider and client, plus `extra`: the spend and usage labels.
     fn by_client(&self, extra: impl IntoIterator<Item = KeyValue>) -> Vec<KeyValue> {
         let mut all = vec![self.model.clone(), self.client.clone()];
@@ -225,37 +237,26 @@ impl Labels {
     }
 }
 
-/// Records a finished model request (one with an endpoint).
-pub(super) fn request_finished(record: &Record, operation: &'static str, error: Option<&str>) {
-    let m = &state().instruments;
-    let labels = Labels::of(record, operation);
-    let duration = record.start.elapsed().as_secs_f64();
-    let error_kv = error.map(|e| KeyValue::new(n::ERROR_TYPE, e.to_owned()));
-    m.duration.record(duration, &labels.genai(error_kv));
-    if record.stream {
-        if let Some(first) = record.first_byte {
-            let seconds = first.saturating_duration_since(record.start).as_secs_f64();
-            m.first_chunk.record(seconds, &labels.genai(None));
-        }
-    }
-    let mut outcome = labels.by_client([
-        KeyValue::new(n::OUTCOME, record.outcome_label()),
-        KeyValue::new(n::STATUS_CLASS, status_class(record.status)),
-    ]);
-    outcome.push(labels.operation.clone());
-    m.requests.add(1, &outcome);
-    let model_only = [labels.model.clone()];
-    if record.retries > 0 {
-        m.retries.add(u64::from(record.retries), &model_only);
-    }
-    if record.fallbacks > 0 {
-        m.fallbacks.add(u64::from(record.fallbacks), &model_only);
-    }
-    spend(record, &labels, m);
-}
-
 /// Counts one try on `deployment`: its status, or why it got none.
 pub(super) fn attempt_finished(deployment: &Deployment, status: Option<u16>, error: Option<&str>) {
+    if error.is_none() && status.is_some_and(|s| (200..300).contains(&s)) {
+        let ok = &deployment.metrics.attempt_ok;
+        ok.get_or_init(|| {
+            state()
+                .instruments
+                .attempts
+                .bind(&attempt_labels(deployment, status, None))
+        })
+        .add(1);
+        return;
+    }
+    state()
+        .instruments
+        .attempts
+        .add(1, &attempt_labels(deployment, status, error));
+}
+
+fn attempt_labels(deployment: &Deployment, status: Option<u16>, error: Option<&str>) -> Vec<KeyValue> {
     let mut labels = vec![
         KeyValue::new(n::REQUEST_MODEL, deployment.model_name.clone()),
         KeyValue::new(n::PROVIDER_NAME, deployment.provider.name),
@@ -266,47 +267,297 @@ pub(super) fn attempt_finished(deployment: &Deployment, status: Option<u16>, err
     if let Some(error) = error {
         labels.push(KeyValue::new(n::ERROR_TYPE, error.to_owned()));
     }
-    state().instruments.attempts.add(1, &labels);
+    labels
 }
 
-/// Tokens and cost; a request without a price or without usage is counted
+/// Records a finished model request (one with an endpoint). A successful
+/// request records through instruments bound to its deployment, client and
+/// model on first use, so it builds and hashes no label sets; the others
+/// build their labels (they carry an error type, and are few).
+pub(super) fn request_finished(record: &Record, operation: &'static str, error: Option<&str>) {
+    let m = &state().instruments;
+    if record.retries > 0 || record.fallbacks > 0 {
+        let model_only = [KeyValue::new(n::REQUEST_MODEL, super::model_label(record))];
+        if record.retries > 0 {
+            m.retries.add(u64::from(record.retries), &model_only);
+        }
+        if record.fallbacks > 0 {
+            m.fallbacks.add(u64::from(record.fallbacks), &model_only);
+        }
+    }
+    if error.is_none() && (200..300).contains(&record.status) {
+        if let Some(bound) = record
+            .deployment
+            .as_ref()
+            .and_then(|d| d.metrics.request(record, operation))
+        {
+            return points(
+                record,
+                &Bound {
+                    set: &bound,
+                    record,
+                    operation,
+                    m,
+                },
+            );
+        }
+    }
+    let labels = Labels::of(record, operation);
+    points(
+        record,
+        &Unbound {
+            labels: &labels,
+            error,
+            record,
+            m,
+        },
+    );
+}
+
+/// Where a finished request's points go: the instruments with labels built
+/// now ([`Unbound`]), or instruments bound to the same labels ([`Bound`]).
+trait Points {
+    fn duration(&self, seconds: f64);
+    fn first_chunk(&self, seconds: f64);
+    fn request(&self);
+    /// `gen_ai.client.token.usage`; `kind` is `input` or `output`.
+    fn token_usage(&self, kind: TokenKind, count: u64);
+    fn tokens(&self, kind: TokenKind, count: u64);
+    fn cost(&self, cost: f64);
+    fn unpriced(&self, reason: &'static str);
+}
+
+/// The `gen_ai.token.type` values counted.
+#[derive(Clone, Copy)]
+enum TokenKind {
+    Input,
+    Output,
+    CacheRead,
+    CacheWrite,
+    Reasoning,
+}
+
+impl TokenKind {
+    fn label(self) -> &'static str {
+        match self {
+            TokenKind::Input => "input",
+            TokenKind::Output => "output",
+            TokenKind::CacheRead => "cache_read",
+            TokenKind::CacheWrite => "cache_write",
+            TokenKind::Reasoning => "reasoning",
+        }
+    }
+}
+
+/// What every finished request records: duration, first chunk, outcome,
+/// tokens and cost. A request without a price or without usage is counted
 /// as unpriced, never as free.
-fn spend(record: &Record, labels: &Labels, m: &Instruments) {
+fn points(record: &Record, to: &impl Points) {
+    to.duration(record.start.elapsed().as_secs_f64());
+    if record.stream {
+        if let Some(first) = record.first_byte {
+            to.first_chunk(first.saturating_duration_since(record.start).as_secs_f64());
+        }
+    }
+    to.request();
     let Some(usage) = record.usage else {
         // A stream the client left early was still billed; a mock never is.
         let upstream = record.deployment.as_ref().is_some_and(|d| d.mock_response.is_none());
         if upstream && (200..400).contains(&record.status) {
-            m.unpriced
-                .add(1, &labels.by_client([KeyValue::new(n::UNPRICED_REASON, "no_usage")]));
+            to.unpriced("no_usage");
         }
         return;
     };
-    for (kind, count) in [("input", usage.input), ("output", usage.output)] {
-        // Embeddings have no output: no zero-token points for them.
-        if count > 0 || kind == "input" || record.endpoint != Some(Endpoint::Embeddings) {
-            m.token_usage
-                .record(count, &labels.genai([KeyValue::new(n::TOKEN_TYPE, kind)]));
-        }
+    to.token_usage(TokenKind::Input, usage.input);
+    // Embeddings have no output: no zero-token points for them.
+    if usage.output > 0 || record.endpoint != Some(Endpoint::Embeddings) {
+        to.token_usage(TokenKind::Output, usage.output);
     }
+    to.tokens(TokenKind::Input, usage.input);
+    to.tokens(TokenKind::Output, usage.output);
     let subsets = [
-        ("cache_read", usage.cached_input),
-        ("cache_write", usage.cache_write),
-        ("reasoning", usage.reasoning),
+        (TokenKind::CacheRead, usage.cached_input),
+        (TokenKind::CacheWrite, usage.cache_write),
+        (TokenKind::Reasoning, usage.reasoning),
     ];
-    let totals = [("input", usage.input), ("output", usage.output)];
-    for (kind, count) in totals.into_iter().chain(subsets.into_iter().filter(|(_, c)| *c > 0)) {
-        m.tokens
-            .add(count, &labels.by_client([KeyValue::new(n::TOKEN_TYPE, kind)]));
+    for (kind, count) in subsets.into_iter().filter(|(_, c)| *c > 0) {
+        to.tokens(kind, count);
     }
     match record.deployment.as_ref().and_then(|d| d.price.as_ref()) {
-        Some(price) => {
-            let cost = record.currency.convert(spend::cost_usd(price, &usage));
-            let currency = KeyValue::new(n::CURRENCY, record.currency.code.clone());
-            m.cost.add(cost, &labels.by_client([currency]));
+        Some(price) => to.cost(record.currency.convert(spend::cost_usd(price, &usage))),
+        None => to.unpriced("no_price"),
+    }
+}
+
+/// Labels built for this one request.
+struct Unbound<'a> {
+    labels: &'a Labels,
+    error: Option<&'a str>,
+    record: &'a Record,
+    m: &'a Instruments,
+}
+
+impl Points for Unbound<'_> {
+    fn duration(&self, seconds: f64) {
+        let error = self.error.map(|e| KeyValue::new(n::ERROR_TYPE, e.to_owned()));
+        self.m.duration.record(seconds, &self.labels.genai(error));
+    }
+    fn first_chunk(&self, seconds: f64) {
+        self.m.first_chunk.record(seconds, &self.labels.genai(None));
+    }
+    fn request(&self) {
+        self.m.requests.add(1, &self.labels.outcome(self.record));
+    }
+    fn token_usage(&self, kind: TokenKind, count: u64) {
+        let labels = self.labels.genai([KeyValue::new(n::TOKEN_TYPE, kind.label())]);
+        self.m.token_usage.record(count, &labels);
+    }
+    fn tokens(&self, kind: TokenKind, count: u64) {
+        let labels = self.labels.by_client([KeyValue::new(n::TOKEN_TYPE, kind.label())]);
+        self.m.tokens.add(count, &labels);
+    }
+    fn cost(&self, cost: f64) {
+        let currency = KeyValue::new(n::CURRENCY, self.record.currency.code.clone());
+        self.m.cost.add(cost, &self.labels.by_client([currency]));
+    }
+    fn unpriced(&self, reason: &'static str) {
+        let labels = self.labels.by_client([KeyValue::new(n::UNPRICED_REASON, reason)]);
+        self.m.unpriced.add(1, &labels);
+    }
+}
+
+/// The instruments of one (deployment, operation, model, client, currency)
+/// for successful requests, each bound on its first use (binding creates the
+/// series, so one never used is never exported).
+#[derive(Default)]
+struct BoundSet {
+    operation: &'static str,
+    model: Option<Arc<str>>,
+    client: Arc<str>,
+    currency: Arc<str>,
+    duration: OnceLock<BoundHistogram<f64>>,
+    first_chunk: OnceLock<BoundHistogram<f64>>,
+    requests: OnceLock<BoundCounter<u64>>,
+    /// Input and output.
+    token_usage: [OnceLock<BoundHistogram<u64>>; 2],
+    /// By [`TokenKind`].
+    tokens: [OnceLock<BoundCounter<u64>>; 5],
+    cost: OnceLock<BoundCounter<f64>>,
+    unpriced_no_usage: OnceLock<BoundCounter<u64>>,
+    unpriced_no_price: OnceLock<BoundCounter<u64>>,
+}
+
+impl BoundSet {
+    fn is_for(&self, record: &Record, operation: &'static str) -> bool {
+        self.operation == operation
+            && *self.client == *record.client
+            && self.model.as_deref() == record.requested_model.as_deref()
+            && *self.currency == *record.currency.code
+    }
+}
+
+/// A successful request's points through its [`BoundSet`]; the labels are
+/// built (by the same code as [`Unbound`]'s) only when an instrument binds.
+struct Bound<'a> {
+    set: &'a BoundSet,
+    record: &'a Record,
+    operation: &'static str,
+    m: &'a Instruments,
+}
+
+impl Bound<'_> {
+    fn labels(&self) -> Labels {
+        Labels::of(self.record, self.operation)
+    }
+}
+
+impl Points for Bound<'_> {
+    fn duration(&self, seconds: f64) {
+        let bind = || self.m.duration.bind(&self.labels().genai(None));
+        self.set.duration.get_or_init(bind).record(seconds);
+    }
+    fn first_chunk(&self, seconds: f64) {
+        let bind = || self.m.first_chunk.bind(&self.labels().genai(None));
+        self.set.first_chunk.get_or_init(bind).record(seconds);
+    }
+    fn request(&self) {
+        let bind = || self.m.requests.bind(&self.labels().outcome(self.record));
+        self.set.requests.get_or_init(bind).add(1);
+    }
+    fn token_usage(&self, kind: TokenKind, count: u64) {
+        let slot = &self.set.token_usage[matches!(kind, TokenKind::Output) as usize];
+        let bind = || {
+            let labels = self.labels().genai([KeyValue::new(n::TOKEN_TYPE, kind.label())]);
+            self.m.token_usage.bind(&labels)
+        };
+        slot.get_or_init(bind).record(count);
+    }
+    fn tokens(&self, kind: TokenKind, count: u64) {
+        let bind = || {
+            let labels = self.labels().by_client([KeyValue::new(n::TOKEN_TYPE, kind.label())]);
+            self.m.tokens.bind(&labels)
+        };
+        self.set.tokens[kind as usize].get_or_init(bind).add(count);
+    }
+    fn cost(&self, cost: f64) {
+        let bind = || {
+            let currency = KeyValue::new(n::CURRENCY, self.record.currency.code.clone());
+            self.m.cost.bind(&self.labels().by_client([currency]))
+        };
+        self.set.cost.get_or_init(bind).add(cost);
+    }
+    fn unpriced(&self, reason: &'static str) {
+        let slot = match reason {
+            "no_usage" => &self.set.unpriced_no_usage,
+            _ => &self.set.unpriced_no_price,
+        };
+        let bind = || {
+            let labels = self.labels().by_client([KeyValue::new(n::UNPRICED_REASON, reason)]);
+            self.m.unpriced.bind(&labels)
+        };
+        slot.get_or_init(bind).add(1);
+    }
+}
+
+/// The metrics state of one deployment: instruments bound to its label
+/// sets, made on first use and dropped with the deployment (the series stay).
+#[derive(Default)]
+pub struct DeploymentMetrics {
+    /// `tollgate.upstream.attempts` with a 2xx answer.
+    attempt_ok: OnceLock<BoundCounter<u64>>,
+    /// One set per operation, model and client seen (closed sets, from the
+    /// config); at most [`MAX_BOUND_SETS`].
+    requests: Mutex<Vec<Arc<BoundSet>>>,
+}
+
+/// Bound sets one deployment keeps; requests beyond them build their labels.
+const MAX_BOUND_SETS: usize = 256;
+
+impl std::fmt::Debug for DeploymentMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeploymentMetrics").finish_non_exhaustive()
+    }
+}
+
+impl DeploymentMetrics {
+    /// The bound set for `record`, made if new; `None` when full.
+    fn request(&self, record: &Record, operation: &'static str) -> Option<Arc<BoundSet>> {
+        let mut sets = self.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(set) = sets.iter().find(|s| s.is_for(record, operation)) {
+            return Some(set.clone());
         }
-        None => m
-            .unpriced
-            .add(1, &labels.by_client([KeyValue::new(n::UNPRICED_REASON, "no_price")])),
+        if sets.len() >= MAX_BOUND_SETS {
+            return None;
+        }
+        let set = Arc::new(BoundSet {
+            operation,
+            model: record.requested_model.clone(),
+            client: record.client.clone(),
+            currency: record.currency.code.clone(),
+            ..BoundSet::default()
+        });
+        sets.push(set.clone());
+        Some(set)
     }
 }
 
@@ -366,6 +617,81 @@ pub fn config_loaded(generation: u64, success: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `/metrics` lines of `metric` for the client `client`.
+    fn series(metric: &str, client: &str) -> Vec<String> {
+        let text = crate::telemetry::render_prometheus();
+        let client = format!("tollgate_client=\"{client}\"");
+        text.lines()
+            .filter(|l| l.starts_with(metric) && l.contains(&client))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn bound_and_unbound_requests_share_their_series() {
+        let yaml = "model_list:\n  - model_name: smart\n    litellm_params: {model: openai/gpt-4o, api_key: k}\n";
+        let config = crate::config::load_str(yaml, std::path::Path::new("."), &|_| None)
+            .unwrap()
+            .config;
+        let deployment = config.deployments[0].clone();
+        let record = || {
+            let mut r = Record::start(&http::Method::POST, &"/v1/chat/completions".parse().unwrap());
+            r.deployment = Some(deployment.clone());
+            r.requested_model = Some(deployment.model_name.clone());
+            r.client = Arc::from("unit-bound");
+            r.endpoint = Some(Endpoint::ChatCompletions);
+            r.status = 200;
+            r.outcome = crate::record::Outcome::Completed;
+            r.usage = Some(spend::Usage {
+                input: 3,
+                output: 4,
+                cached_input: 1,
+                ..Default::default()
+            });
+            r
+        };
+        // Two through the bound set (a record is finished when dropped),
+        // one with labels built on the spot.
+        for _ in 0..2 {
+            drop(record());
+        }
+        let mut one = record();
+        let labels = Labels::of(&one, "chat");
+        let m = &state().instruments;
+        points(
+            &one,
+            &Unbound {
+                labels: &labels,
+                error: None,
+                record: &one,
+                m,
+            },
+        );
+        one.endpoint = None;
+        drop(one);
+        assert_eq!(deployment.metrics.requests.lock().unwrap().len(), 1);
+
+        let requests = series("tollgate_requests_total", "unit-bound");
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        assert!(requests[0].ends_with(" 3"), "{requests:?}");
+        let tokens = series("tollgate_tokens_total", "unit-bound");
+        assert_eq!(tokens.len(), 3, "input, output, cache_read: {tokens:?}");
+        let cached = tokens.iter().find(|l| l.contains("cache_read")).unwrap();
+        assert!(cached.ends_with(" 3"), "{tokens:?}");
+        let cost = series("tollgate_cost_total", "unit-bound");
+        assert_eq!(cost.len(), 1, "{cost:?}");
+        // Never used, never bound: a priced request makes no unpriced series.
+        assert!(series("tollgate_requests_unpriced_total", "unit-bound").is_empty());
+
+        // A failed request builds its labels: a series of its own.
+        let mut failed = record();
+        failed.status = 502;
+        drop(failed);
+        let requests = series("tollgate_requests_total", "unit-bound");
+        assert_eq!(requests.len(), 2, "{requests:?}");
+        assert_eq!(deployment.metrics.requests.lock().unwrap().len(), 1);
+    }
 
     #[test]
     fn status_classes() {
