@@ -119,23 +119,21 @@ impl Drop for Record {
         let duration = micros(self.start.elapsed());
         let ttfb = self.first_byte.map(|t| micros(t - self.start));
         let path = self.uri.path();
-        tracing::info!(
-            target: "tollgate::access",
-            method = %self.method,
-            path = &path[..path.floor_char_boundary(200)],
-            model = self.model.as_deref().unwrap_or("-"),
-            upstream = self.deployment.as_ref().map_or("-", |d| &d.label),
-            server = self.deployment.as_ref().map_or("-", |d| &d.server_address),
-            client = &*self.client,
-            stream = self.stream,
-            status = self.status,
-            error = self.error.unwrap_or("-"),
-            duration_us = duration,
-            ttfb_us = ttfb,
-            bytes = self.bytes,
-            outcome = self.outcome_label(),
-            "request finished"
-        );
+        crate::logging::access(&crate::logging::Access {
+            method: self.method.as_str(),
+            path: &path[..path.floor_char_boundary(200)],
+            model: self.model.as_deref().unwrap_or("-"),
+            upstream: self.deployment.as_ref().map_or("-", |d| &d.label),
+            server: self.deployment.as_ref().map_or("-", |d| &d.server_address),
+            client: &self.client,
+            stream: self.stream,
+            status: self.status,
+            error: self.error.unwrap_or("-"),
+            duration_us: duration,
+            ttfb_us: ttfb,
+            bytes: self.bytes,
+            outcome: self.outcome_label(),
+        });
         crate::telemetry::finish(self);
         // The deployment's `tpm` budget counts the tokens it served.
         if let (Some(deployment), Some(usage)) = (&self.deployment, &self.usage) {

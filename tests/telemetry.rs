@@ -35,6 +35,11 @@ struct Setup {
 }
 
 async fn start(protocol: &str, extra: &str) -> Setup {
+    start_with(protocol, extra, &[]).await
+}
+
+/// [`start`] with more environment variables.
+async fn start_with(protocol: &str, extra: &str, more_env: &[(&str, &str)]) -> Setup {
     let mock = Mock::start().await;
     let receiver = Receiver::start().await;
     let base = mock.base();
@@ -66,7 +71,7 @@ general_settings:
         &receiver.http
     };
     let token = format!("Bearer {OTLP_TOKEN}");
-    let env = [
+    let mut env = vec![
         ("TG_MASTER_KEY", MASTER_KEY),
         ("TG_CLIENT_KEY", CLIENT_KEY),
         ("TG_UPSTREAM_KEY", UPSTREAM_KEY),
@@ -77,6 +82,7 @@ general_settings:
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test"),
     ];
+    env.extend_from_slice(more_env);
     let gateway = Running::start(&path, &[], &env);
     Setup {
         mock,
@@ -500,6 +506,42 @@ async fn load(gateway: &Running, window: Duration) -> u64 {
         total += task.await.unwrap();
     }
     total
+}
+
+/// `OTEL_TRACES_SAMPLER` thins the traces, never the metrics: at a ratio of
+/// 0 under a parent-based sampler, requests export no span yet are all
+/// counted, while a request whose client sampled its trace is traced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_sampler_thins_spans_but_not_metrics() {
+    let sampler = [
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0"),
+    ];
+    let s = start_with("http/protobuf", "", &sampler).await;
+    for _ in 0..5 {
+        assert_eq!(s.chat("smart", &[]).await.status, 200);
+    }
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    assert_eq!(s.chat("smart", &[("traceparent", &traceparent)]).await.status, 200);
+    let span = s.span("chat smart").await;
+    assert_eq!(hex(&span.trace_id), TRACE_ID);
+    let counted = |r: &Receiver| {
+        r.metric("tollgate.requests").is_some_and(|m| {
+            points(&m)
+                .iter()
+                .any(|p| attr_str(&p.attributes, "tollgate.client") == Some("script") && p.value == 6.0)
+        })
+    };
+    s.receiver.wait_for(WAIT, "6 requests counted", counted).await;
+    // Give unsampled spans, were there any, the time to arrive too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spans = s.receiver.spans();
+    assert!(
+        spans.iter().all(|s| hex(&s.trace_id) == TRACE_ID),
+        "only the sampled trace: {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    assert_eq!(spans.len(), 2, "its request and attempt spans");
 }
 
 /// Throughput with OTLP export on (traces and metrics, HTTP/protobuf to a

@@ -329,9 +329,13 @@ fn print_single(r: &Value) {
     let p50 = pair("baseline", "current", "baseline", "c1/p50_us").map(|(c, b)| c - b);
     line("current − baseline: p50 µs at 1", p50, 1, "", None);
     let ratio = pair("otlp", "on", "off", "c32/rps").map(|(on, off)| on / off);
-    line("OTLP on ÷ off: req/s at 32", ratio, 2, "", None);
+    line("OTLP on ÷ off: req/s at 32", ratio, 2, "≥ 0.9", ratio.map(|r| r >= 0.9));
     let cpu = pair("otlp", "on", "off", "c32/proxy_cpu_us_per_req").map(|(on, off)| on - off);
     line("OTLP on − off: CPU µs/req", cpu, 1, "", None);
+    let ratio = pair("otlp", "sampled", "off", "c32/rps").map(|(on, off)| on / off);
+    line("OTLP on, 1 trace in 10 ÷ off: req/s at 32", ratio, 2, "", None);
+    let cpu = pair("otlp", "sampled", "off", "c32/proxy_cpu_us_per_req").map(|(on, off)| on - off);
+    line("OTLP on, 1 trace in 10 − off: CPU µs/req", cpu, 1, "", None);
     line(
         "OTLP sink: requests received",
         at(r, "/otlp/sink/requests"),

@@ -208,6 +208,8 @@ pub const OTEL_VARS: &[&str] = &[
     "OTEL_BSP_SCHEDULE_DELAY",
     "OTEL_SDK_DISABLED",
     "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
 ];
 
 /// One entry per behaviour, a master key so authentication runs, and an

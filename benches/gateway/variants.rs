@@ -137,10 +137,17 @@ pub fn otlp(bench: &Bench, trio: &Trio) -> Result<Value, String> {
     ];
     debug_assert!(env.iter().all(|(k, _)| OTEL_VARS.contains(k)));
     let exporting = bench.tollgate("otlp", trio.mock_port, &env, &[])?;
+    let mut sampled_env = env.to_vec();
+    sampled_env.extend([
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+    ]);
+    debug_assert!(sampled_env.iter().all(|(k, _)| OTEL_VARS.contains(k)));
+    let sampled = bench.tollgate("otlp-sampled", trio.mock_port, &sampled_env, &[])?;
     let mut result = compare(
         bench,
         "OTLP export",
-        &[("off", &trio.tollgate), ("on", &exporting)],
+        &[("off", &trio.tollgate), ("on", &exporting), ("sampled", &sampled)],
         false,
     )?;
     std::thread::sleep(Duration::from_millis(1500));

@@ -39,8 +39,10 @@ pub struct UsageScan {
     /// Cut out the usage-only chunk (`"choices":[]` and a `usage` object).
     drop_usage: bool,
     /// SSE: the bytes so far of an event cut by a chunk boundary.
-    /// JSON: the body so far.
+    /// JSON: the body so far, once it came in more than one chunk.
     tail: BytesMut,
+    /// JSON: the body's only chunk so far, kept by reference, not copied.
+    first: Option<Bytes>,
     /// Where the end-of-event search stands at the end of `tail`.
     line: Line,
     /// `tail` has not been sent yet: it might be the chunk to drop.
@@ -83,6 +85,7 @@ impl UsageScan {
             mode: Mode::Sse,
             drop_usage: drop_usage_chunk,
             tail: BytesMut::new(),
+            first: None,
             line: Line::Start,
             held: false,
             checked: 0,
@@ -160,7 +163,10 @@ impl UsageScan {
         let tail = std::mem::take(&mut self.tail);
         match mode {
             Mode::Json => {
-                self.usage = parse_usage(&tail);
+                self.usage = match self.first.take() {
+                    Some(whole) => parse_usage(&whole),
+                    None => parse_usage(&tail),
+                };
                 Bytes::new()
             }
             Mode::Sse if !tail.is_empty() => {
@@ -175,9 +181,16 @@ impl UsageScan {
     }
 
     fn json_chunk(&mut self, chunk: Bytes) -> Bytes {
-        if self.tail.len() + chunk.len() > MAX_JSON {
+        let kept = self.first.as_ref().map_or(self.tail.len(), Bytes::len);
+        if kept + chunk.len() > MAX_JSON {
             self.stop();
+        } else if self.tail.is_empty() && self.first.is_none() {
+            // Most answers arrive in one chunk: no copy then.
+            self.first = Some(chunk.clone());
         } else {
+            if let Some(first) = self.first.take() {
+                self.tail.extend_from_slice(&first);
+            }
             self.tail.extend_from_slice(&chunk);
         }
         chunk
@@ -260,6 +273,7 @@ impl UsageScan {
         self.overflowed = true;
         self.held = false;
         self.tail = BytesMut::new();
+        self.first = None;
     }
 
     /// Reads usage from one complete event; returns whether to send it on:

@@ -224,6 +224,17 @@ fn json_bodies_are_read_at_the_end() {
         assert!(scan.finish().is_empty());
         assert_eq!(scan.usage(), Some(USAGE));
     }
+    // In one chunk (kept by reference), and in three.
+    let mut scan = UsageScan::json();
+    scan.on_chunk(Bytes::from_static(bytes));
+    scan.finish();
+    assert_eq!(scan.usage(), Some(USAGE));
+    let mut scan = UsageScan::json();
+    for part in bytes.chunks(bytes.len() / 3 + 1) {
+        scan.on_chunk(Bytes::copy_from_slice(part));
+    }
+    scan.finish();
+    assert_eq!(scan.usage(), Some(USAGE));
     let mut scan = UsageScan::json();
     let big = Bytes::from(vec![b' '; MAX_JSON + 1]);
     assert_eq!(scan.on_chunk(big.clone()), big);

@@ -209,6 +209,10 @@ pub(super) fn finish(record: &Record, error: Option<&str>) {
         name_request(record);
     }
     let Some(cx) = record.span.context() else { return };
+    if !cx.span().is_recording() {
+        // Not sampled (`OTEL_TRACES_SAMPLER`): nothing to describe.
+        return;
+    }
     let mut attributes = vec![
         KeyValue::new(n::REQUEST_MODEL, super::model_label(record)),
         KeyValue::new(n::CLIENT, record.client.clone()),
