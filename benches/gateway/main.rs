@@ -7,6 +7,7 @@
 //! subcommands are the mock upstream and the Rust clients it starts pinned
 //! with `taskset`.
 
+mod bare;
 mod client;
 mod mock;
 mod procs;
@@ -53,7 +54,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10_000)]
     pub streams: usize,
     /// Only these sections (comma-separated): startup, latency, throughput,
-    /// streaming, accesslog, otlp, reload, streams, profile, baseline.
+    /// streaming, accesslog, otlp, reload, streams, profile, baseline, floor.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The tollgate binary (default: the one cargo built for this bench).
@@ -91,6 +92,8 @@ pub struct RunArgs {
 enum Command {
     /// The mock upstream (internal).
     Mock(mock::MockArgs),
+    /// The least a hyper proxy does, for the floor section (internal).
+    Bare(bare::BareArgs),
     /// Closed-loop POST load with latency percentiles (internal).
     Load(client::LoadArgs),
     /// Time to first chunk of sequential streams (internal).
@@ -105,6 +108,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Mock(args)) => mock::main(args),
+        Some(Command::Bare(args)) => bare::main(args),
         Some(Command::Load(args)) => client::load_main(args),
         Some(Command::Ttfc(args)) => client::ttfc_main(args),
         Some(Command::Chunks(args)) => client::chunks_main(args),

@@ -323,6 +323,20 @@ fn print_single(r: &Value) {
     line("access log on − off: CPU µs/req", cpu, 1, "", None);
     let p50 = pair("accesslog", "on", "off", "c1/p50_us").map(|(on, off)| on - off);
     line("access log on − off: p50 µs at 1", p50, 1, "", None);
+    let floor = |name: &str| at(r, &format!("/floor/{name}/proxy_cpu_us_per_req"));
+    line("floor: nginx CPU µs/req at 32", floor("nginx"), 1, "", None);
+    line("floor: bare hyper proxy CPU µs/req at 32", floor("bare"), 1, "", None);
+    line("floor: tollgate CPU µs/req at 32", floor("tollgate"), 1, "", None);
+    let ratio = floor("nginx").zip(floor("bare")).map(|(n, b)| n / b);
+    line("floor: bare hyper proxy's rate per CPU ÷ nginx's", ratio, 2, "", None);
+    let ratio = floor("nginx").zip(floor("tollgate")).map(|(n, t)| n / t);
+    line(
+        "floor: tollgate's rate per CPU ÷ nginx's",
+        ratio,
+        2,
+        "≥ 0.8",
+        ratio.map(|r| r >= 0.8),
+    );
     let cpu = pair("baseline", "baseline", "current", "c32/proxy_cpu_us_per_req");
     line("baseline: CPU µs/req at 32", cpu.map(|(b, _)| b), 1, "", None);
     line("current: CPU µs/req at 32", cpu.map(|(_, c)| c), 1, "", None);

@@ -79,7 +79,8 @@ fn bench(args: RunArgs) -> Result<Bench, String> {
 fn measure(bench: &Bench, results: &mut Map<String, Value>) -> Result<(), String> {
     let want = |section: &str| {
         if bench.args.only.is_empty() {
-            section != "profile"
+            // A profile and a baseline comparison are asked for by name.
+            !matches!(section, "profile" | "baseline")
         } else {
             bench.args.only.iter().any(|o| o == section)
         }
@@ -96,6 +97,7 @@ fn measure(bench: &Bench, results: &mut Map<String, Value>) -> Result<(), String
         "reload",
         "profile",
         "baseline",
+        "floor",
     ];
     if on_trio.iter().any(|s| want(s)) {
         let trio = Trio::start(bench, "tollgate", bench.place.proxy.as_deref())?;
@@ -194,6 +196,9 @@ impl Trio {
         }
         if want("profile") {
             results.insert("profile".into(), variants::profile(bench, self)?);
+        }
+        if want("floor") {
+            results.insert("floor".into(), variants::floor(bench, self)?);
         }
         if want("baseline") {
             results.insert("baseline".into(), variants::baseline(bench, self)?);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use crate::client::chat_body;
-use crate::procs::{http_get, http_status, Placement, Proc};
+use crate::procs::{free_port, http_get, http_status, wait_ok, Placement, Proc};
 use crate::report::{median, medians};
 use crate::run::{check_errors, client, Trio};
 use crate::setup::{tollgate_config, Bench, Kind, Tollgate, Via, OTEL_VARS};
@@ -123,6 +123,45 @@ pub fn baseline(bench: &Bench, trio: &Trio) -> Result<Value, String> {
     )?;
     result["binary"] = json!(binary.display().to_string());
     Ok(result)
+}
+
+/// nginx, the bare hyper proxy (`bare.rs`) and tollgate at 32 connections,
+/// in interleaved rounds on the proxy CPUs: how close a hyper proxy that does
+/// nothing gets to nginx, and what tollgate's own work adds to it.
+pub fn floor(bench: &Bench, trio: &Trio) -> Result<Value, String> {
+    let port = free_port();
+    let mut command = Placement::command(bench.place.proxy.as_deref(), &bench.exe);
+    command.args([
+        "bare",
+        "--port",
+        &port.to_string(),
+        "--upstream",
+        &trio.mock_port.to_string(),
+    ]);
+    let bare = Proc::spawn(command, &bench.path("bare.log")).map_err(|e| e.to_string())?;
+    wait_ok(port, "/ready", Instant::now(), Duration::from_secs(10)).ok_or("the bare proxy did not start")?;
+    let mut targets = vec![("bare", Via::Nginx.url(port, Kind::Json), &bare)];
+    if let Some((nginx, nginx_port)) = &trio.nginx {
+        targets.insert(0, ("nginx", Via::Nginx.url(*nginx_port, Kind::Json), nginx));
+    }
+    let t = &trio.tollgate;
+    targets.push(("tollgate", Via::Tollgate.url(t.port, Kind::Json), &t.proc));
+    let mut per: Vec<Vec<Value>> = vec![Vec::new(); targets.len()];
+    for round in 1..=bench.args.rounds {
+        for (i, (name, url, proc)) in targets.iter().enumerate() {
+            eprintln!("== floor: round {round}/{}, {name}", bench.args.rounds);
+            let result = wrk::run(bench, url, Kind::Json.model(), 32, bench.args.secs, Some(proc))?;
+            if let Some(n) = result["errors"].as_u64().filter(|n| *n > 0) {
+                return Err(format!("{name} answered {n} requests with errors: {result}"));
+            }
+            per[i].push(result);
+        }
+    }
+    let mut out = Map::new();
+    for ((name, _, _), values) in targets.iter().zip(per) {
+        out.insert((*name).into(), medians(values));
+    }
+    Ok(Value::Object(out))
 }
 
 /// OTLP export (http/protobuf to a loopback sink, 1 s intervals) against none.
