@@ -177,6 +177,19 @@ fn usage(c: &mut Criterion) {
             scan.usage().expect("usage was read")
         })
     });
+    // A long answer (about 20 KB of text): its usage read from the end, as
+    // the scan does, against the whole body parsed.
+    let text = "All work and no play makes a long answer. \\n".repeat(450);
+    let long = format!(
+        r#"{{"id":"chatcmpl-2","object":"chat.completion","choices":[{{"index":0,"message":{{"role":"assistant","content":"{text}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":24,"completion_tokens":4000,"total_tokens":4024}},"system_fingerprint":"fp_1"}}"#
+    );
+    group.throughput(Throughput::Bytes(long.len() as u64));
+    group.bench_function("json_20k_from_the_end", |b| {
+        b.iter(|| tollgate::spend::parse_answer_usage(black_box(long.as_bytes())).expect("usage"))
+    });
+    group.bench_function("json_20k_whole", |b| {
+        b.iter(|| tollgate::spend::parse_usage(black_box(long.as_bytes())).expect("usage"))
+    });
     group.finish();
 }
 

@@ -264,7 +264,64 @@ struct Details {
 /// include them.
 pub fn parse_usage(json: &[u8]) -> Option<Usage> {
     let envelope: Envelope = serde_json::from_slice(json).ok()?;
-    let raw = envelope.usage.or(envelope.response.and_then(|r| r.usage))?;
+    usage_of(envelope.usage.or(envelope.response.and_then(|r| r.usage))?)
+}
+
+/// The usage of a whole JSON answer, as [`parse_usage`] reads it, for less.
+/// OpenAI-style answers carry `usage` after their text, near the end: the
+/// last `"usage"` is found from the end, and when it is certainly the
+/// top-level key only its object is parsed. Otherwise (no such key, `null`,
+/// a nested or a malformed one) the whole body is parsed.
+pub fn parse_answer_usage(json: &[u8]) -> Option<Usage> {
+    match usage_at_end(json) {
+        Some(usage) => usage_of(usage),
+        None => parse_usage(json),
+    }
+}
+
+/// The top-level `usage` object found from the end, or `None` when unsure.
+fn usage_at_end(json: &[u8]) -> Option<RawUsage> {
+    let at = memchr::memmem::rfind(json, b"\"usage\"")?;
+    // A key follows `{` or `,`; a string value `"usage"` does not.
+    let before = json[..at].iter().rev().find(|b| !b.is_ascii_whitespace())?;
+    if !matches!(before, b'{' | b',') {
+        return None;
+    }
+    let rest = json[at + 7..].trim_ascii_start().strip_prefix(b":")?;
+    let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Option<RawUsage>>();
+    let raw = values.next()?.ok()??;
+    closes_the_top_level(&rest[values.byte_offset()..]).then_some(raw)
+}
+
+/// Whether `rest` (what follows a member of an object) holds only further
+/// members and then the `}` that closes that object, at the end of the
+/// input: the object was the outermost one.
+fn closes_the_top_level(rest: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in rest.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' if depth == 0 => return rest[i + 1..].trim_ascii().is_empty(),
+            b']' if depth == 0 => return false,
+            b'}' | b']' => depth -= 1,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The token counts of a parsed `usage` object, `None` when it has none.
+fn usage_of(raw: RawUsage) -> Option<Usage> {
     let output = raw.completion_tokens.or(raw.output_tokens);
     let read = raw.cache_read_input_tokens;
     let written = raw.cache_creation_input_tokens;

@@ -189,3 +189,66 @@ fn no_usage_from_garbage() {
         assert_eq!(parse_usage(body), None, "{}", String::from_utf8_lossy(body));
     }
 }
+
+/// What `usage_at_end` decided, and what both readers return.
+fn both(body: &[u8]) -> (bool, Option<Usage>) {
+    let whole = parse_usage(body);
+    let answer = parse_answer_usage(body);
+    assert_eq!(answer, whole, "{}", String::from_utf8_lossy(body));
+    (usage_at_end(body).is_some(), answer)
+}
+
+#[test]
+fn the_usage_at_the_end_is_read_alone_and_agrees_with_the_whole_parse() {
+    // Read from the end: the top-level key, whatever follows it at top level.
+    let after = br#"{"id":"x","choices":[{"message":{"content":"a } ] \" { [ usage"}}],
+        "usage":{"prompt_tokens":3,"completion_tokens":4},
+        "service_tier":"default","system_fingerprint":"fp_1","x":{"y":[1,{"z":"}"}]}}  "#;
+    assert_eq!(both(after), (true, Some(usage(3, 4, 0, 0, 0))));
+    let last = br#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#;
+    assert_eq!(both(last), (true, Some(usage(1, 2, 0, 0, 0))));
+
+    // Not certainly the top-level key: the whole body decides.
+    let nested = br#"{"choices":[{"message":{"usage":{"prompt_tokens":9}}}]}"#;
+    assert_eq!(both(nested), (false, None));
+    let nested_then_top = br#"{"usage":{"prompt_tokens":5},"meta":{"usage":{"prompt_tokens":9}}}"#;
+    assert_eq!(both(nested_then_top), (false, Some(usage(5, 0, 0, 0, 0))));
+    let a_value = br#"{"usage":{"prompt_tokens":5},"role":"usage"}"#;
+    assert_eq!(both(a_value), (false, Some(usage(5, 0, 0, 0, 0))));
+    let null_then_response = br#"{"response":{"usage":{"input_tokens":2}},"usage":null}"#;
+    assert_eq!(both(null_then_response), (false, Some(usage(2, 0, 0, 0, 0))));
+    let cut = br#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}"#;
+    assert_eq!(both(cut), (false, None));
+    let trailing = br#"{"usage":{"prompt_tokens":1}} {"#;
+    assert_eq!(both(trailing), (false, None));
+    let in_array = br#"[{"usage":{"prompt_tokens":1}}]"#;
+    assert_eq!(both(in_array), (false, None));
+    let escaped_key = br#"{"\u0075sage":{"prompt_tokens":1}}"#;
+    assert_eq!(both(escaped_key), (false, Some(usage(1, 0, 0, 0, 0))));
+}
+
+#[test]
+fn every_body_the_other_tests_read_reads_the_same_from_the_end() {
+    let bodies: [&[u8]; 9] = [
+        br#"{"id":"x","choices":[{"message":{"content":"hi \"there\""}}],
+        "usage":{"prompt_tokens":1200,"completion_tokens":300,"total_tokens":1500,
+        "prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},
+        "completion_tokens_details":{"reasoning_tokens":128}}}"#,
+        br#"{"object":"response","output":[{"type":"message"}],
+        "usage":{"input_tokens":50,"output_tokens":70,"total_tokens":120,
+        "input_tokens_details":{"cached_tokens":20},
+        "output_tokens_details":{"reasoning_tokens":40}}}"#,
+        br#"{"object":"list","data":[{"embedding":[0.1,-0.2]}],
+        "usage":{"prompt_tokens":8,"total_tokens":8}}"#,
+        br#"{"usage":{"input_tokens":10,"output_tokens":5,
+        "cache_read_input_tokens":100,"cache_creation_input_tokens":50}}"#,
+        b"{\"usage\":{}}",
+        b"{\"usage\":{\"prompt_tokens\":-1}}",
+        b"{\"usage\":\"lots\"}",
+        b"{\"usage\":{\"prompt_tokens\":1}",
+        b"not json",
+    ];
+    for body in bodies {
+        both(body);
+    }
+}

@@ -14,7 +14,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use crate::body::BoxError;
-use crate::spend::{parse_usage, Usage};
+use crate::spend::{parse_answer_usage, parse_usage, Usage};
 
 /// The longest SSE event kept to be scanned (or held, to be dropped): past
 /// it, scanning stops for the rest of the body and every byte just passes.
@@ -164,8 +164,8 @@ impl UsageScan {
         match mode {
             Mode::Json => {
                 self.usage = match self.first.take() {
-                    Some(whole) => parse_usage(&whole),
-                    None => parse_usage(&tail),
+                    Some(whole) => parse_answer_usage(&whole),
+                    None => parse_answer_usage(&tail),
                 };
                 Bytes::new()
             }
