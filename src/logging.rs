@@ -44,12 +44,22 @@ pub struct LogGuard {
     writer: Option<JoinHandle<()>>,
 }
 
+/// How long exiting waits for the last lines to be written: a stdout that
+/// nobody reads must not keep the process from ending.
+const EXIT_WAIT: Duration = Duration::from_secs(2);
+
 impl Drop for LogGuard {
     fn drop(&mut self) {
         self.batcher.lock().closed = true;
         self.batcher.0.wake.notify_one();
         if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+            let deadline = std::time::Instant::now() + EXIT_WAIT;
+            while !writer.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if writer.is_finished() {
+                let _ = writer.join();
+            }
         }
     }
 }
@@ -530,6 +540,28 @@ mod tests {
         assert_eq!(lines[999], "line 999");
         // 1000 lines pushed far faster than the batch window: a few writes, not 1000.
         assert!(writes <= 10, "{writes} writes for 1000 lines");
+    }
+
+    #[test]
+    fn a_stdout_nobody_reads_does_not_hold_up_the_exit() {
+        /// A write that never returns, like a pipe whose reader stopped.
+        struct Stuck;
+        impl Write for Stuck {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                loop {
+                    std::thread::park();
+                }
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (batcher, guard) = start(Stuck);
+        batcher.make_writer().write_all(b"never written\n").unwrap();
+        let started = std::time::Instant::now();
+        drop(guard);
+        let waited = started.elapsed();
+        assert!(waited >= EXIT_WAIT && waited < EXIT_WAIT * 2, "{waited:?}");
     }
 
     #[test]
