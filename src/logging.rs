@@ -70,7 +70,7 @@ static OUTPUT: OnceLock<(Batcher, LogFormat)> = OnceLock::new();
 /// Installs the global subscriber, writing to stdout. `RUST_LOG` filters
 /// (default `info`).
 pub fn init(format: LogFormat) -> LogGuard {
-    let (batcher, guard) = start(std::io::stdout());
+    let (batcher, guard) = start(std::io::stdout(), format);
     let _ = OUTPUT.set((batcher.clone(), format));
     // The OpenTelemetry SDK's own notes stay out unless asked for.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,opentelemetry=warn"));
@@ -82,8 +82,9 @@ pub fn init(format: LogFormat) -> LogGuard {
     guard
 }
 
-/// Starts a writer thread that writes the batches to `out`.
-fn start(out: impl Write + Send + 'static) -> (Batcher, LogGuard) {
+/// Starts a writer thread that writes the batches to `out`, and its own
+/// notes in `format`.
+fn start(out: impl Write + Send + 'static, format: LogFormat) -> (Batcher, LogGuard) {
     let batcher = Batcher(Arc::new(Shared {
         pending: Mutex::new(Pending::default()),
         wake: Condvar::new(),
@@ -92,7 +93,7 @@ fn start(out: impl Write + Send + 'static) -> (Batcher, LogGuard) {
         let batcher = batcher.clone();
         std::thread::Builder::new()
             .name("tollgate-log".into())
-            .spawn(move || batcher.run(out))
+            .spawn(move || batcher.run(out, format))
             .map_err(|error| eprintln!("tollgate: cannot start the log writer: {error}"))
             .ok()
     };
@@ -148,7 +149,7 @@ impl Batcher {
 
     /// The writer thread: waits for a first line, lets the batch gather,
     /// writes it, until closed and empty.
-    fn run(&self, mut out: impl Write) {
+    fn run(&self, mut out: impl Write, format: LogFormat) {
         let mut batch = Vec::new();
         loop {
             let mut pending = self.lock();
@@ -171,10 +172,7 @@ impl Batcher {
             // Nowhere to report a failed write to but the stream that failed.
             let _ = out.write_all(&batch);
             if dropped > 0 {
-                let _ = writeln!(
-                    out,
-                    "tollgate: {dropped} log line(s) dropped: the output could not keep up"
-                );
+                let _ = out.write_all(&dropped_note(format, dropped, std::time::SystemTime::now()));
             }
             let _ = out.flush();
             batch.clear();
@@ -338,6 +336,30 @@ impl Access<'_> {
         out.extend_from_slice(br#","target":"tollgate::access"}"#);
         out.push(b'\n');
     }
+}
+
+/// The writer's own line on lines it dropped, a WARN event in `format`.
+fn dropped_note(format: LogFormat, dropped: u64, now: std::time::SystemTime) -> Vec<u8> {
+    const MESSAGE: &str = "log lines dropped: the output could not keep up";
+    let mut out = Vec::with_capacity(160);
+    match format {
+        LogFormat::Text => {
+            rfc3339_micros(&mut out, now);
+            out.extend_from_slice(b"  WARN tollgate::logging: ");
+            out.extend_from_slice(MESSAGE.as_bytes());
+            number(&mut out, " dropped=", dropped);
+        }
+        LogFormat::Json => {
+            out.extend_from_slice(br#"{"timestamp":""#);
+            rfc3339_micros(&mut out, now);
+            out.extend_from_slice(br#"","level":"WARN","message":""#);
+            out.extend_from_slice(MESSAGE.as_bytes());
+            number(&mut out, r#"","dropped":"#, dropped);
+            out.extend_from_slice(br#","target":"tollgate::logging"}"#);
+        }
+    }
+    out.push(b'\n');
+    out
 }
 
 fn number(out: &mut Vec<u8>, key: &str, value: u64) {
@@ -507,6 +529,21 @@ mod tests {
     }
 
     #[test]
+    fn the_dropped_note_is_a_warning_in_the_log_format() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let text = String::from_utf8(dropped_note(LogFormat::Text, 42, now)).unwrap();
+        assert_eq!(
+            text,
+            "2023-11-14T22:13:20.000000Z  WARN tollgate::logging: log lines dropped: the output could not keep up dropped=42\n"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&dropped_note(LogFormat::Json, 42, now)).unwrap();
+        assert_eq!(json["level"], "WARN");
+        assert_eq!(json["dropped"], 42);
+        assert_eq!(json["target"], "tollgate::logging");
+        assert_eq!(json["timestamp"], "2023-11-14T22:13:20.000000Z");
+    }
+
+    #[test]
     fn timestamps_are_utc_with_microseconds() {
         let at = |secs: u64, micros: u64| {
             let mut out = Vec::new();
@@ -524,7 +561,7 @@ mod tests {
     #[test]
     fn lines_are_written_in_batches_and_all_on_drop() {
         let sink = Sink::default();
-        let (batcher, guard) = start(sink.clone());
+        let (batcher, guard) = start(sink.clone(), LogFormat::Text);
         for i in 0..1000 {
             batcher
                 .make_writer()
@@ -556,7 +593,7 @@ mod tests {
                 Ok(())
             }
         }
-        let (batcher, guard) = start(Stuck);
+        let (batcher, guard) = start(Stuck, LogFormat::Text);
         batcher.make_writer().write_all(b"never written\n").unwrap();
         let started = std::time::Instant::now();
         drop(guard);
@@ -583,7 +620,7 @@ mod tests {
         }
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
         let sink = Sink::default();
-        let (batcher, guard) = start(Stalled(gate.clone(), sink.clone()));
+        let (batcher, guard) = start(Stalled(gate.clone(), sink.clone()), LogFormat::Text);
         let line = vec![b'x'; 1023];
         let mut pushed = 0;
         // The first line wakes the writer, which then blocks on the stalled sink.
@@ -605,7 +642,7 @@ mod tests {
             .lines()
             .find(|l| l.contains("dropped"))
             .expect("a note on the dropped lines");
-        let dropped: usize = note.split(' ').nth(1).unwrap().parse().unwrap();
+        let dropped: usize = note.rsplit("dropped=").next().unwrap().parse().unwrap();
         assert_eq!(kept + dropped, pushed, "{note}");
         assert!(text.starts_with("first\n"));
     }

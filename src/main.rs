@@ -174,6 +174,18 @@ async fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let (models, keyed) = (config.model_names.len(), config.requires_key());
+    // Every listener is bound before telemetry starts: a start that fails
+    // after it would wait for its exporter on this very thread.
+    let admin = match args.admin_port {
+        Some(port) => match TcpListener::bind((args.admin_host.as_str(), port)).await {
+            Ok(admin) => Some(admin),
+            Err(error) => {
+                tracing::error!(host = %args.admin_host, port, %error, "cannot listen for admin");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     // Exporters read the config's telemetry section at start only; a reload
     // that changes it says so (see `Reloader`).
     let telemetry = telemetry::init(&config.telemetry);
@@ -192,18 +204,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         loopback: addr.ip().is_loopback(),
     }
     .spawn(!args.no_watch);
-    if let Some(port) = args.admin_port {
-        match TcpListener::bind((args.admin_host.as_str(), port)).await {
-            Ok(admin) => {
-                let admin_addr = admin.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                tracing::info!(addr = %admin_addr, "admin listener (health only)");
-                tokio::spawn(tollgate::server::serve_admin(admin, gateway.clone()));
-            }
-            Err(error) => {
-                tracing::error!(host = %args.admin_host, port, %error, "cannot listen for admin");
-                return ExitCode::FAILURE;
-            }
-        }
+    if let Some(admin) = admin {
+        let admin_addr = admin.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(addr = %admin_addr, "admin listener (health only)");
+        tokio::spawn(tollgate::server::serve_admin(admin, gateway.clone()));
     }
     let shutdown = shutdown_signal();
     tracing::info!(

@@ -267,11 +267,17 @@ pub fn parse_usage(json: &[u8]) -> Option<Usage> {
     usage_of(envelope.usage.or(envelope.response.and_then(|r| r.usage))?)
 }
 
-/// The usage of a whole JSON answer, as [`parse_usage`] reads it, for less.
+/// The usage of a whole JSON answer, for less than [`parse_usage`].
 /// OpenAI-style answers carry `usage` after their text, near the end: the
-/// last `"usage"` is found from the end, and when it is certainly the
-/// top-level key only its object is parsed. Otherwise (no such key, `null`,
-/// a nested or a malformed one) the whole body is parsed.
+/// last `"usage"` is found from the end, and when it is the key of the
+/// outermost object only its object is parsed. Otherwise (no such key,
+/// `null`, a nested or a malformed one) the whole body is parsed.
+///
+/// On valid JSON with one top-level `usage` it reads what [`parse_usage`]
+/// reads. It is laxer where the text before the key is never looked at: a
+/// body with two `usage` keys gives the last (the whole parse refuses it), a
+/// `response` member of another shape does not hide the usage, and a body
+/// broken before the key still gives its usage.
 pub fn parse_answer_usage(json: &[u8]) -> Option<Usage> {
     match usage_at_end(json) {
         Some(usage) => usage_of(usage),
@@ -283,11 +289,11 @@ pub fn parse_answer_usage(json: &[u8]) -> Option<Usage> {
 fn usage_at_end(json: &[u8]) -> Option<RawUsage> {
     let at = memchr::memmem::rfind(json, b"\"usage\"")?;
     // A key follows `{` or `,`; a string value `"usage"` does not.
-    let before = json[..at].iter().rev().find(|b| !b.is_ascii_whitespace())?;
+    let before = json[..at].iter().rev().find(|b| !is_json_space(**b))?;
     if !matches!(before, b'{' | b',') {
         return None;
     }
-    let rest = json[at + 7..].trim_ascii_start().strip_prefix(b":")?;
+    let rest = trim_json_space(&json[at + 7..]).strip_prefix(b":")?;
     let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Option<RawUsage>>();
     let raw = values.next()?.ok()??;
     closes_the_top_level(&rest[values.byte_offset()..]).then_some(raw)
@@ -311,13 +317,23 @@ fn closes_the_top_level(rest: &[u8]) -> bool {
         match b {
             b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
-            b'}' if depth == 0 => return rest[i + 1..].trim_ascii().is_empty(),
+            b'}' if depth == 0 => return rest[i + 1..].iter().all(|b| is_json_space(*b)),
             b']' if depth == 0 => return false,
             b'}' | b']' => depth -= 1,
             _ => {}
         }
     }
     false
+}
+
+/// JSON's whitespace: space, tab, line feed, carriage return (not form feed).
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn trim_json_space(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !is_json_space(*b)).unwrap_or(bytes.len());
+    &bytes[start..]
 }
 
 /// The token counts of a parsed `usage` object, `None` when it has none.

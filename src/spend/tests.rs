@@ -223,8 +223,22 @@ fn the_usage_at_the_end_is_read_alone_and_agrees_with_the_whole_parse() {
     assert_eq!(both(trailing), (false, None));
     let in_array = br#"[{"usage":{"prompt_tokens":1}}]"#;
     assert_eq!(both(in_array), (false, None));
+    let form_feed = b"{\"usage\":{\"prompt_tokens\":1}}\x0c";
+    assert_eq!(both(form_feed), (false, None));
     let escaped_key = br#"{"\u0075sage":{"prompt_tokens":1}}"#;
     assert_eq!(both(escaped_key), (false, Some(usage(1, 0, 0, 0, 0))));
+}
+
+#[test]
+fn where_reading_from_the_end_is_laxer_than_the_whole_parse() {
+    // Two usage keys: the last counts (the whole parse refuses the body).
+    let twice = br#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#;
+    assert_eq!(parse_usage(twice), None);
+    assert_eq!(parse_answer_usage(twice), Some(usage(2, 0, 0, 0, 0)));
+    // A `response` member that is not an object does not hide the usage.
+    let odd = br#"{"response":"hi","usage":{"prompt_tokens":1}}"#;
+    assert_eq!(parse_usage(odd), None);
+    assert_eq!(parse_answer_usage(odd), Some(usage(1, 0, 0, 0, 0)));
 }
 
 #[test]
