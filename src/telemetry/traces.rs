@@ -19,6 +19,9 @@ use crate::config::Deployment;
 use crate::providers::Endpoint;
 use crate::record::Record;
 
+/// The most attributes a request span gets (`finish`, `record_prompt`).
+const REQUEST_ATTRIBUTES: usize = 24;
+
 /// The exporting provider and its tracer, once `telemetry::init` starts one.
 static TRACING: OnceLock<(SdkTracerProvider, SdkTracer)> = OnceLock::new();
 
@@ -62,10 +65,13 @@ impl Span {
     fn start(&self, name: impl FnOnce() -> String) -> Option<&Context> {
         let (lazy, tracer) = (self.0.as_ref()?, tracer()?);
         Some(lazy.started.get_or_init(|| {
+            // Room for every attribute `finish` sets: the span keeps this
+            // vector, which would otherwise grow one push at a time.
             let span = tracer
                 .span_builder(name())
                 .with_kind(SpanKind::Server)
                 .with_start_time(lazy.start)
+                .with_attributes(Vec::with_capacity(REQUEST_ATTRIBUTES))
                 .start_with_context(tracer, &lazy.parent);
             lazy.parent.with_span(span)
         }))
@@ -167,13 +173,18 @@ pub fn attempt_span(parent: &Span, endpoint: Endpoint, deployment: &Deployment, 
     let span = tracer
         .span_builder(format!("{operation} {}", deployment.upstream_model))
         .with_kind(SpanKind::Client)
-        .with_attributes([
-            KeyValue::new(n::OPERATION_NAME, operation),
-            KeyValue::new(n::PROVIDER_NAME, deployment.provider.name),
-            KeyValue::new(n::REQUEST_MODEL, deployment.upstream_model.clone()),
-            KeyValue::new(n::SERVER_ADDRESS, deployment.server_address.clone()),
-            KeyValue::new(n::ATTEMPT, i64::from(attempt)),
-        ])
+        .with_attributes({
+            // Room for the status and error `attempt_result` adds.
+            let mut attributes = Vec::with_capacity(7);
+            attributes.extend([
+                KeyValue::new(n::OPERATION_NAME, operation),
+                KeyValue::new(n::PROVIDER_NAME, deployment.provider.name),
+                KeyValue::new(n::REQUEST_MODEL, deployment.upstream_model.clone()),
+                KeyValue::new(n::SERVER_ADDRESS, deployment.server_address.clone()),
+                KeyValue::new(n::ATTEMPT, i64::from(attempt)),
+            ]);
+            attributes
+        })
         .start_with_context(tracer, parent);
     Span::of(parent.with_span(span))
 }
@@ -213,13 +224,14 @@ pub(super) fn finish(record: &Record, error: Option<&str>) {
         // Not sampled (`OTEL_TRACES_SAMPLER`): nothing to describe.
         return;
     }
-    let mut attributes = vec![
+    let mut attributes = Vec::with_capacity(REQUEST_ATTRIBUTES);
+    attributes.extend([
         KeyValue::new(n::REQUEST_MODEL, super::model_label(record)),
         KeyValue::new(n::CLIENT, record.client.clone()),
         KeyValue::new(n::HTTP_STATUS_CODE, i64::from(record.status)),
         KeyValue::new(n::STREAM, record.stream),
         KeyValue::new(n::OUTCOME, record.outcome_label()),
-    ];
+    ]);
     if let Some(endpoint) = record.endpoint {
         attributes.push(KeyValue::new(n::OPERATION_NAME, endpoint.operation()));
     }
