@@ -575,8 +575,9 @@ mod tests {
         assert_eq!(lines.len(), 1000);
         assert_eq!(lines[0], "line 0");
         assert_eq!(lines[999], "line 999");
-        // 1000 lines pushed far faster than the batch window: a few writes, not 1000.
-        assert!(writes <= 10, "{writes} writes for 1000 lines");
+        // 1000 lines pushed far faster than the batch window: a few writes,
+        // not 1000 (room left for a test thread the machine preempts).
+        assert!(writes <= 100, "{writes} writes for 1000 lines");
     }
 
     #[test]
@@ -623,9 +624,17 @@ mod tests {
         let (batcher, guard) = start(Stalled(gate.clone(), sink.clone()), LogFormat::Text);
         let line = vec![b'x'; 1023];
         let mut pushed = 0;
-        // The first line wakes the writer, which then blocks on the stalled sink.
+        // The first line wakes the writer, which takes it and then blocks on
+        // the stalled sink.
         batcher.make_writer().write_all(b"first\n").unwrap();
-        std::thread::sleep(BATCH_WINDOW * 4);
+        let taken = std::time::Instant::now();
+        while !batcher.lock().buf.is_empty() {
+            assert!(
+                taken.elapsed() < std::time::Duration::from_secs(10),
+                "the writer never woke"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         for _ in 0..(MAX_PENDING / 1024 + 100) {
             let mut l = line.clone();
             l.push(b'\n');
