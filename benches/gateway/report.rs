@@ -323,7 +323,7 @@ fn print_single(r: &Value) {
     line("access log on − off: CPU µs/req", cpu, 1, "", None);
     let p50 = pair("accesslog", "on", "off", "c1/p50_us").map(|(on, off)| on - off);
     line("access log on − off: p50 µs at 1", p50, 1, "", None);
-    let floor = |name: &str| at(r, &format!("/floor/{name}/proxy_cpu_us_per_req"));
+    let floor = |name: &str| at(r, &format!("/floor/{name}/c32/proxy_cpu_us_per_req"));
     line("floor: nginx CPU µs/req at 32", floor("nginx"), 1, "", None);
     line("floor: bare hyper proxy CPU µs/req at 32", floor("bare"), 1, "", None);
     line("floor: tollgate CPU µs/req at 32", floor("tollgate"), 1, "", None);

@@ -74,26 +74,36 @@ fn max(v: &[f64]) -> f64 {
     v.iter().copied().fold(0.0, f64::max)
 }
 
-/// Interleaved rounds over named tollgates: wrk at 32 connections (and the
-/// 1-connection latency when `latency`).
-fn compare(bench: &Bench, what: &str, runs: &[(&str, &Tollgate)], latency: bool) -> Result<Value, String> {
-    let mut per: Vec<Vec<Value>> = vec![Vec::new(); runs.len()];
+/// One proxy under comparison: its name in the results, the URL to load,
+/// and the process whose CPU time is counted.
+type Target<'a> = (&'a str, String, &'a Proc);
+
+/// A tollgate as a [`Target`].
+fn tollgate<'a>(name: &'a str, t: &'a Tollgate) -> Target<'a> {
+    (name, Via::Tollgate.url(t.port, Kind::Json), &t.proc)
+}
+
+/// Interleaved rounds over named targets: wrk at 32 connections (and the
+/// 1-connection latency when `latency`); the medians by name.
+fn compare(bench: &Bench, what: &str, targets: &[Target<'_>], latency: bool) -> Result<Value, String> {
+    let mut per: Vec<Vec<Value>> = vec![Vec::new(); targets.len()];
     let requests = bench.args.requests.to_string();
     for round in 1..=bench.args.rounds {
-        for (i, (name, t)) in runs.iter().enumerate() {
+        for (i, (name, url, proc)) in targets.iter().enumerate() {
             eprintln!("== {what}: round {round}/{}, {name}", bench.args.rounds);
-            let url = Via::Tollgate.url(t.port, Kind::Json);
-            let c32 = wrk::run(bench, &url, Kind::Json.model(), 32, bench.args.secs, Some(&t.proc))?;
-            check_errors(&c32, Via::Tollgate)?;
+            let c32 = wrk::run(bench, url, Kind::Json.model(), 32, bench.args.secs, Some(proc))?;
+            if let Some(n) = c32["errors"].as_u64().filter(|n| *n > 0) {
+                return Err(format!("{name} answered {n} requests with errors: {c32}"));
+            }
             let mut value = json!({ "c32": c32 });
             if latency {
-                value["c1"] = client(bench, &["load", "--url", &url, "--conns", "1", "--requests", &requests])?;
+                value["c1"] = client(bench, &["load", "--url", url, "--conns", "1", "--requests", &requests])?;
             }
             per[i].push(value);
         }
     }
     let mut out = Map::new();
-    for ((name, _), values) in runs.iter().zip(per) {
+    for ((name, _, _), values) in targets.iter().zip(per) {
         out.insert((*name).into(), medians(values));
     }
     Ok(Value::Object(out))
@@ -102,7 +112,8 @@ fn compare(bench: &Bench, what: &str, runs: &[(&str, &Tollgate)], latency: bool)
 /// The access log line per request (default `info`) against `RUST_LOG=warn`.
 pub fn access_log(bench: &Bench, trio: &Trio) -> Result<Value, String> {
     let quiet = bench.tollgate("quiet", trio.mock_port, &[("RUST_LOG", "warn")], &[])?;
-    compare(bench, "access log", &[("on", &trio.tollgate), ("off", &quiet)], true)
+    let targets = [tollgate("on", &trio.tollgate), tollgate("off", &quiet)];
+    compare(bench, "access log", &targets, true)
 }
 
 /// The current tollgate against an earlier build (`--baseline`), same
@@ -115,12 +126,8 @@ pub fn baseline(bench: &Bench, trio: &Trio) -> Result<Value, String> {
         .ok_or("the baseline section needs --baseline PATH")?;
     let config = bench.config("baseline", &tollgate_config(trio.mock_port, 600))?;
     let earlier = bench.start_binary(binary, "baseline", config, bench.place.proxy.as_deref(), &[], &[])?;
-    let mut result = compare(
-        bench,
-        "baseline",
-        &[("baseline", &earlier), ("current", &trio.tollgate)],
-        true,
-    )?;
+    let targets = [tollgate("baseline", &earlier), tollgate("current", &trio.tollgate)];
+    let mut result = compare(bench, "baseline", &targets, true)?;
     result["binary"] = json!(binary.display().to_string());
     Ok(result)
 }
@@ -144,24 +151,8 @@ pub fn floor(bench: &Bench, trio: &Trio) -> Result<Value, String> {
     if let Some((nginx, nginx_port)) = &trio.nginx {
         targets.insert(0, ("nginx", Via::Nginx.url(*nginx_port, Kind::Json), nginx));
     }
-    let t = &trio.tollgate;
-    targets.push(("tollgate", Via::Tollgate.url(t.port, Kind::Json), &t.proc));
-    let mut per: Vec<Vec<Value>> = vec![Vec::new(); targets.len()];
-    for round in 1..=bench.args.rounds {
-        for (i, (name, url, proc)) in targets.iter().enumerate() {
-            eprintln!("== floor: round {round}/{}, {name}", bench.args.rounds);
-            let result = wrk::run(bench, url, Kind::Json.model(), 32, bench.args.secs, Some(proc))?;
-            if let Some(n) = result["errors"].as_u64().filter(|n| *n > 0) {
-                return Err(format!("{name} answered {n} requests with errors: {result}"));
-            }
-            per[i].push(result);
-        }
-    }
-    let mut out = Map::new();
-    for ((name, _, _), values) in targets.iter().zip(per) {
-        out.insert((*name).into(), medians(values));
-    }
-    Ok(Value::Object(out))
+    targets.push(tollgate("tollgate", &trio.tollgate));
+    compare(bench, "floor", &targets, false)
 }
 
 /// OTLP export (http/protobuf to a loopback sink, 1 s intervals) against none.
@@ -183,12 +174,12 @@ pub fn otlp(bench: &Bench, trio: &Trio) -> Result<Value, String> {
     ]);
     debug_assert!(sampled_env.iter().all(|(k, _)| OTEL_VARS.contains(k)));
     let sampled = bench.tollgate("otlp-sampled", trio.mock_port, &sampled_env, &[])?;
-    let mut result = compare(
-        bench,
-        "OTLP export",
-        &[("off", &trio.tollgate), ("on", &exporting), ("sampled", &sampled)],
-        false,
-    )?;
+    let targets = [
+        tollgate("off", &trio.tollgate),
+        tollgate("on", &exporting),
+        tollgate("sampled", &sampled),
+    ];
+    let mut result = compare(bench, "OTLP export", &targets, false)?;
     std::thread::sleep(Duration::from_millis(1500));
     let stats = http_get(sink_port, "/stats").and_then(|s| serde_json::from_str::<Value>(&s).ok());
     result["sink"] = stats.unwrap_or(Value::Null);
