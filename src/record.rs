@@ -116,7 +116,9 @@ fn micros(d: Duration) -> u64 {
 
 impl Drop for Record {
     fn drop(&mut self) {
-        let duration = micros(self.start.elapsed());
+        // One reading of the clock for the log line and the metrics.
+        let took = self.start.elapsed();
+        let duration = micros(took);
         let ttfb = self.first_byte.map(|t| micros(t - self.start));
         let path = self.uri.path();
         crate::logging::access(&crate::logging::Access {
@@ -134,7 +136,7 @@ impl Drop for Record {
             bytes: self.bytes,
             outcome: self.outcome_label(),
         });
-        crate::telemetry::finish(self);
+        crate::telemetry::finish(self, took);
         // The deployment's `tpm` budget counts the tokens it served.
         if let (Some(deployment), Some(usage)) = (&self.deployment, &self.usage) {
             deployment.state.add_tokens(usage.input + usage.output);

@@ -274,7 +274,7 @@ fn attempt_labels(deployment: &Deployment, status: Option<u16>, error: Option<&s
 /// request records through instruments bound to its deployment, client and
 /// model on first use, so it builds and hashes no label sets; the others
 /// build their labels (they carry an error type, and are few).
-pub(super) fn request_finished(record: &Record, operation: &'static str, error: Option<&str>) {
+pub(super) fn request_finished(record: &Record, operation: &'static str, error: Option<&str>, took: Duration) {
     let m = &state().instruments;
     if record.retries > 0 || record.fallbacks > 0 {
         let model_only = [KeyValue::new(n::REQUEST_MODEL, super::model_label(record))];
@@ -293,6 +293,7 @@ pub(super) fn request_finished(record: &Record, operation: &'static str, error: 
         {
             return points(
                 record,
+                took,
                 &Bound {
                     set: &bound,
                     record,
@@ -305,6 +306,7 @@ pub(super) fn request_finished(record: &Record, operation: &'static str, error: 
     let labels = Labels::of(record, operation);
     points(
         record,
+        took,
         &Unbound {
             labels: &labels,
             error,
@@ -352,8 +354,8 @@ impl TokenKind {
 /// What every finished request records: duration, first chunk, outcome,
 /// tokens and cost. A request without a price or without usage is counted
 /// as unpriced, never as free.
-fn points(record: &Record, to: &impl Points) {
-    to.duration(record.start.elapsed().as_secs_f64());
+fn points(record: &Record, took: Duration, to: &impl Points) {
+    to.duration(took.as_secs_f64());
     if record.stream {
         if let Some(first) = record.first_byte {
             to.first_chunk(first.saturating_duration_since(record.start).as_secs_f64());
@@ -661,6 +663,7 @@ mod tests {
         let m = &state().instruments;
         points(
             &one,
+            one.start.elapsed(),
             &Unbound {
                 labels: &labels,
                 error: None,

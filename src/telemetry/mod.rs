@@ -177,12 +177,13 @@ pub(crate) fn request_started() {
     metrics::state().instruments.active.add(1, &[]);
 }
 
-/// Records a finished request: in-flight count, metrics and its span.
-pub(crate) fn finish(record: &Record) {
+/// Records a finished request that took `took`: in-flight count, metrics
+/// and its span.
+pub(crate) fn finish(record: &Record, took: Duration) {
     metrics::state().instruments.active.add(-1, &[]);
     let Some(endpoint) = record.endpoint else { return };
     let error = error_type(record);
-    metrics::request_finished(record, endpoint.operation(), error.as_deref());
+    metrics::request_finished(record, endpoint.operation(), error.as_deref(), took);
     traces::finish(record, error.as_deref());
 }
 
