@@ -9,6 +9,7 @@ pub mod error;
 pub mod forward;
 pub mod gateway;
 pub mod logging;
+pub mod protocol;
 pub mod providers;
 pub mod record;
 pub mod reload;
