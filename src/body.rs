@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -13,6 +14,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 
 use crate::record::{Outcome, Record};
 use crate::stream::{Scanned, UsageScan};
+use crate::translate::UsageCell;
 
 /// Any error a response body can end with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,14 +50,17 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Scanned<B>,
         record: Option<Record>,
+        // A translated answer's usage, reported by its decoder.
+        translated: Option<Arc<UsageCell>>,
     }
 }
 
 impl<B> Observed<B> {
-    pub fn new(inner: B, record: Record, scan: Option<UsageScan>) -> Self {
+    pub fn new(inner: B, record: Record, scan: Option<UsageScan>, translated: Option<Arc<UsageCell>>) -> Self {
         Observed {
             inner: Scanned::new(inner, scan),
             record: Some(record),
+            translated,
         }
     }
 }
@@ -73,7 +78,8 @@ where
         let mut inner = this.inner;
         let polled = inner.as_mut().poll_frame(cx);
         if let (Poll::Ready(_), Some(record)) = (&polled, this.record.as_mut()) {
-            record.usage = inner.usage().or(record.usage);
+            let translated = this.translated.as_ref().and_then(|cell| cell.get());
+            record.usage = inner.usage().or(translated).or(record.usage);
         }
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {

@@ -6,6 +6,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde_json::json;
 
 use crate::body::{full, GatewayBody};
+use crate::protocol::Format;
 
 /// Response header on every error tollgate itself produced (its value is the
 /// error `code`), so a client can tell the gateway's errors from a provider's.
@@ -20,6 +21,11 @@ pub enum GatewayError {
     InvalidJson(String),
     /// The body has no `model`, or it is not a non-empty string.
     MissingModel,
+    /// The body is JSON but not a valid request of its format (found while
+    /// translating it): `field` names the part at fault.
+    InvalidRequest { field: Option<String>, message: String },
+    /// The deployment speaks a format this request's cannot be translated to.
+    TranslationUnsupported { client: &'static str, upstream: &'static str },
     /// The body carries a field that would let the caller steer the gateway
     /// (another host, key or header set).
     ForbiddenField(&'static str),
@@ -62,6 +68,8 @@ impl GatewayError {
         match self {
             InvalidJson(_) => (StatusCode::BAD_REQUEST, INVALID, "invalid_json"),
             MissingModel => (StatusCode::BAD_REQUEST, INVALID, "missing_model"),
+            InvalidRequest { .. } => (StatusCode::BAD_REQUEST, INVALID, "invalid_request"),
+            TranslationUnsupported { .. } => (StatusCode::NOT_IMPLEMENTED, INVALID, "translation_not_supported"),
             ForbiddenField(_) => (StatusCode::BAD_REQUEST, INVALID, "forbidden_field"),
             BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "request_too_large"),
             BodyRead => (StatusCode::BAD_REQUEST, INVALID, "body_read_failed"),
@@ -88,8 +96,9 @@ impl GatewayError {
     }
 
     /// The `param` field: which request field is at fault, when one is.
-    fn param(&self) -> Option<&'static str> {
+    fn param(&self) -> Option<&str> {
         match self {
+            GatewayError::InvalidRequest { field, .. } => field.as_deref(),
             GatewayError::MissingModel | GatewayError::ModelNotAllowed { .. } | GatewayError::UnknownModel { .. } => {
                 Some("model")
             }
@@ -105,6 +114,10 @@ impl GatewayError {
         match self {
             InvalidJson(why) => format!("The request body is not valid JSON: {why}."),
             MissingModel => "The request body needs a `model` field naming a configured model (a non-empty string).".into(),
+            InvalidRequest { message, .. } => message.clone(),
+            TranslationUnsupported { client, upstream } => format!(
+                "This model's provider speaks the {upstream} format, and {client} requests cannot be translated to it."
+            ),
             ForbiddenField(field) => format!(
                 "The request body field `{field}` is not allowed: the gateway's configuration decides where requests go and with which credentials."
             ),
@@ -140,15 +153,27 @@ impl GatewayError {
 
     /// The OpenAI-shaped response, marked as made by the gateway.
     pub fn into_response(self) -> Response<GatewayBody> {
+        self.into_response_as(Format::Chat)
+    }
+
+    /// The response in the client's own error shape: Anthropic's for
+    /// Messages clients, OpenAI's for everyone else.
+    pub fn into_response_as(self, format: Format) -> Response<GatewayBody> {
         let (status, kind, code) = self.parts();
-        let body = json!({
-            "error": {
-                "message": self.message(),
-                "type": kind,
-                "param": self.param(),
-                "code": code,
-            }
-        });
+        let body = match format {
+            Format::Anthropic => json!({
+                "type": "error",
+                "error": {"type": anthropic_type(status), "message": self.message()},
+            }),
+            Format::Chat | Format::Responses => json!({
+                "error": {
+                    "message": self.message(),
+                    "type": kind,
+                    "param": self.param(),
+                    "code": code,
+                }
+            }),
+        };
         let mut response = Response::new(full(Bytes::from(body.to_string())));
         *response.status_mut() = status;
         let headers = response.headers_mut();
@@ -164,5 +189,19 @@ impl GatewayError {
             _ => {}
         }
         response
+    }
+}
+
+/// Anthropic's error `type` for an HTTP status (its documented table).
+pub fn anthropic_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 405 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        _ => "api_error",
     }
 }

@@ -17,12 +17,14 @@ use crate::body::{self, GatewayBody};
 use crate::config::routing::ErrorClass;
 use crate::config::{Config, Deployment};
 use crate::error::GatewayError;
-use crate::providers::{openai, Endpoint};
+use crate::protocol::{self, Format};
+use crate::providers::{openai, Endpoint, Wire};
 use crate::record::Record;
 use crate::request::{upstream_body, Peek};
 use crate::router::{self, Busy};
 use crate::stream::UsageScan;
 use crate::telemetry;
+use crate::translate;
 use crate::upstream::{self, Upstream};
 
 /// Response headers saying how the request was served.
@@ -56,6 +58,12 @@ enum Failure {
     },
     Unreachable(&'static str),
     Timeout(Duration),
+    /// The deployment's provider has no such endpoint (embeddings from an
+    /// Anthropic model): another deployment of the group may.
+    Unsupported { provider: &'static str, endpoint: &'static str },
+    /// The client's request is at fault (it cannot be translated): answered
+    /// at once, with no retry and no mark against the deployment.
+    Client(GatewayError),
 }
 
 impl Failure {
@@ -64,8 +72,56 @@ impl Failure {
             Failure::Status { class, .. } => *class,
             Failure::Unreachable(_) => ErrorClass::InternalServer,
             Failure::Timeout(_) => ErrorClass::Timeout,
+            Failure::Unsupported { .. } | Failure::Client(_) => ErrorClass::BadRequest,
         }
     }
+}
+
+/// How one attempt sends the client's request to one deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// The deployment speaks the client's format: the body goes as it
+    /// came, with the model spliced in.
+    Passthrough,
+    /// The deployment speaks another format: the request and its answer go
+    /// through the hub (`protocol`).
+    Translate { client: Format, upstream: Format },
+    /// Token counting for a deployment that is not Anthropic's: the gateway
+    /// answers with its own estimate.
+    CountLocally,
+}
+
+fn plan(endpoint: Endpoint, deployment: &Deployment) -> Result<Plan, Failure> {
+    let unsupported = || Failure::Unsupported {
+        provider: deployment.provider.name,
+        endpoint: endpoint.suffix(),
+    };
+    if deployment.mock_response.is_some() {
+        // A mock answers as a chat server would (Responses too, for OpenAI's
+        // shape); Anthropic clients get that translated like any chat answer.
+        return Ok(match endpoint {
+            Endpoint::CountTokens => Plan::CountLocally,
+            Endpoint::Messages => Plan::Translate {
+                client: Format::Anthropic,
+                upstream: Format::Chat,
+            },
+            _ => Plan::Passthrough,
+        });
+    }
+    let Some(client) = endpoint.format() else {
+        // Completions and embeddings exist only in OpenAI's API.
+        return match deployment.provider.wire {
+            Wire::OpenAi => Ok(Plan::Passthrough),
+            Wire::Anthropic => Err(unsupported()),
+        };
+    };
+    let upstream = protocol::plan(client, &deployment.serves).ok_or_else(unsupported)?;
+    Ok(match (endpoint, upstream) {
+        (Endpoint::CountTokens, Format::Anthropic) => Plan::Passthrough,
+        (Endpoint::CountTokens, _) => Plan::CountLocally,
+        _ if upstream == client => Plan::Passthrough,
+        _ => Plan::Translate { client, upstream },
+    })
 }
 
 /// Runs the whole attempt sequence for a request whose group was resolved
@@ -102,20 +158,35 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
             };
             tried.push(deployment.index);
             record.deployment = Some(deployment.clone());
+            let planned = plan(job.endpoint, &deployment);
+            record.upstream_format = match planned {
+                Ok(Plan::Translate { upstream, .. }) => Some(upstream),
+                _ => None,
+            };
             let attempt_no = record.retries + record.fallbacks + 1;
             let span = telemetry::attempt_span(&record.span, job.endpoint, &deployment, attempt_no);
-            let result = attempt(job, &deployment, resolved.name, &span).await;
+            let result = match planned {
+                Ok(plan) => attempt(job, &deployment, plan, resolved.name, &span).await,
+                Err(failure) => Err(failure),
+            };
             let (status, error) = match &result {
                 Ok(response) => (Some(response.status().as_u16()), None),
                 Err(Failure::Status { response, .. }) => (Some(response.status().as_u16()), None),
                 Err(Failure::Unreachable(_)) => (None, Some("upstream_unreachable")),
                 Err(Failure::Timeout(_)) => (None, Some("upstream_timeout")),
+                Err(Failure::Unsupported { .. }) => (None, Some("endpoint_not_supported")),
+                Err(Failure::Client(e)) => (None, Some(e.code())),
             };
             telemetry::attempt_result(&span, &deployment, status, error);
             match result {
                 Ok(response) => {
                     deployment.state.succeeded();
                     return Ok(annotate(response, name, &deployment, record));
+                }
+                Err(Failure::Client(error)) => return Err(error),
+                Err(failure @ Failure::Unsupported { .. }) => {
+                    // Not the deployment's health, and no retry can change it.
+                    last = Some(failure);
                 }
                 Err(failure) => {
                     let class = failure.class();
@@ -157,6 +228,8 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
             model,
             seconds: limit.as_secs_f64(),
         },
+        Some(Failure::Unsupported { provider, endpoint }) => GatewayError::EndpointNotSupported { provider, endpoint },
+        Some(Failure::Client(error)) => error,
         None => {
             let wait = unavailable.unwrap_or(Duration::from_secs(1));
             let retry_after_secs = wait.as_secs_f64().ceil().max(1.0) as u64;
@@ -167,7 +240,7 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
         }
     };
     record.error = Some(error.code());
-    let response = error.into_response();
+    let response = error.into_response_as(job.endpoint.format().unwrap_or(Format::Chat));
     Ok(annotate_counts(response, record))
 }
 
@@ -199,26 +272,48 @@ fn next_group(
 async fn attempt(
     job: &Job<'_>,
     deployment: &Arc<Deployment>,
+    plan: Plan,
     name: &str,
     span: &telemetry::Span,
 ) -> Result<Response<GatewayBody>, Failure> {
     let started = Instant::now();
     let stream = job.peek.stream;
-    if let Some(text) = &deployment.mock_response {
-        return Ok(mock(job.endpoint, deployment, text, stream));
+    if plan == Plan::CountLocally {
+        let count = serde_json::json!({"input_tokens": translate::estimate_tokens(job.body)});
+        return Ok(body::json(StatusCode::OK, Bytes::from(count.to_string())));
     }
     let upstream_model = deployment.upstream_for(name);
-    let pattern_json;
-    let model_json = if deployment.pattern.is_some() {
-        pattern_json = serde_json::to_string(&*upstream_model).unwrap_or_default();
-        &pattern_json
-    } else {
-        &*deployment.upstream_model_json
+    let translation = match plan {
+        Plan::Translate { client, upstream } => Some(
+            protocol::translate_request(client, upstream, job.body, &upstream_model, &defaults(deployment))
+                .map_err(|e| Failure::Client(translate::rejected(e)))?,
+        ),
+        Plan::Passthrough | Plan::CountLocally => None,
     };
+    if let Some(text) = &deployment.mock_response {
+        let response = mock(job.endpoint, deployment, text, stream);
+        return match translation {
+            Some((_, context)) => translate_answer(response, context, stream).await,
+            None => Ok(response),
+        };
+    }
     // A stream whose client did not ask for usage is asked for it anyway; the
     // usage chunk is then cut out of the answer (see `stream::UsageScan`).
-    let (body, usage_injected) = upstream_body(job.body, job.peek, job.endpoint, model_json);
-    let mut request = upstream::request(deployment, job.endpoint, job.headers, body);
+    let (body, usage_injected, endpoint) = match &translation {
+        Some((body, context)) => (body.clone(), false, Endpoint::of_format(context.upstream)),
+        None => {
+            let pattern_json;
+            let model_json = if deployment.pattern.is_some() {
+                pattern_json = serde_json::to_string(&*upstream_model).unwrap_or_default();
+                &pattern_json
+            } else {
+                &*deployment.upstream_model_json
+            };
+            let (body, injected) = upstream_body(job.body, job.peek, job.endpoint, model_json);
+            (body, injected, job.endpoint)
+        }
+    };
+    let mut request = upstream::request(deployment, endpoint, job.headers, body, translation.is_none());
     // The upstream call continues this attempt's trace.
     telemetry::inject_traceparent(span, request.headers_mut());
     let busy = Busy::start(deployment);
@@ -237,7 +332,14 @@ async fn attempt(
     let (mut head, mut body) = response.into_parts();
     upstream::strip_hop_by_hop(&mut head.headers);
     if !head.status.is_success() {
-        return Err(failure(head, body, deadline).await);
+        let mut failed = failure(head, body, deadline).await;
+        if let (Failure::Status { response, .. }, Some((_, context))) = (&mut failed, &translation) {
+            // The provider's error, restated in the client's format.
+            let status = response.status().as_u16();
+            let restated = protocol::translate_error(context.client, context.upstream, status, response.body());
+            set_json_body(response, restated);
+        }
+        return Err(failed);
     }
     // A stream is only committed once its first chunk is here: until then a
     // retry or fallback is still possible.
@@ -252,6 +354,10 @@ async fn attempt(
     };
     deployment.state.observe_latency(started.elapsed());
     let idle = job.config.routing.stream_idle_timeout;
+    if let Some((_, context)) = translation {
+        let body = body::Upstream::new(body, first, idle, deadline, busy).boxed_unsync();
+        return translate_answer(Response::from_parts(head, body), context, stream).await;
+    }
     let scan = UsageScan::for_response(&head.headers, usage_injected);
     if scan.may_drop() {
         // The usage chunk will be cut out: the length is no longer the provider's.
@@ -262,6 +368,62 @@ async fn attempt(
     // Taken out where the record's body wrapper is made (`Gateway::handle`).
     response.extensions_mut().insert(scan);
     Ok(response)
+}
+
+/// What a translation into a deployment's format needs to know of it.
+fn defaults(deployment: &Deployment) -> protocol::RequestDefaults {
+    protocol::RequestDefaults {
+        max_tokens: deployment.max_output_tokens,
+    }
+}
+
+/// A successful upstream answer, translated into the client's format: a
+/// stream event by event as it arrives, a whole answer at once.
+async fn translate_answer(
+    response: Response<GatewayBody>,
+    context: protocol::Context,
+    stream: bool,
+) -> Result<Response<GatewayBody>, Failure> {
+    let (mut head, body) = response.into_parts();
+    head.headers.remove(http::header::CONTENT_LENGTH);
+    head.headers.remove(http::header::CONTENT_ENCODING);
+    let usage = Arc::new(translate::UsageCell::default());
+    if stream {
+        let translator = protocol::Translator::new(context);
+        let body = translate::Translated::new(body, translator, usage.clone()).boxed_unsync();
+        head.headers
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        head.headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let mut response = Response::from_parts(head, body);
+        response.extensions_mut().insert(usage);
+        return Ok(response);
+    }
+    // The deadline and idle limits of `body::Upstream` bound this read.
+    let bytes = match Limited::new(body, translate::MAX_ANSWER).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(Failure::Unreachable("the answer broke off or was too large to translate")),
+    };
+    if let Some(read) = crate::spend::parse_answer_usage(&bytes) {
+        usage.set(read);
+    }
+    let translated = protocol::translate_answer(&context, &bytes)
+        .map_err(|_| Failure::Unreachable("an answer that is not valid in its own format"))?;
+    head.headers
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    head.headers
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(translated.len()));
+    let mut response = Response::from_parts(head, body::full(translated));
+    response.extensions_mut().insert(usage);
+    Ok(response)
+}
+
+/// Replaces a buffered response's JSON body, keeping its length true.
+fn set_json_body(response: &mut Response<Bytes>, bytes: Bytes) {
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    headers.remove(http::header::CONTENT_ENCODING);
+    *response.body_mut() = bytes;
 }
 
 /// Reads up to the first data frame. `Err(None)` is a timeout.

@@ -18,12 +18,14 @@ use crate::body::{self, full, GatewayBody, Observed};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::forward;
+use crate::protocol::Format;
 use crate::providers::{openai, Endpoint};
 use crate::record::Record;
 use crate::reload::ConfigStatus;
 use crate::request::{peek, read_body};
 use crate::stream::UsageScan;
 use crate::telemetry;
+use crate::translate::UsageCell;
 use crate::upstream::Upstream;
 
 /// The gateway's shared state: the current config and the upstream client.
@@ -48,6 +50,7 @@ pub enum Surface {
 /// What a path and method ask for.
 enum Route {
     Api(Endpoint),
+    Root,
     Models,
     Metrics,
     Liveliness,
@@ -99,17 +102,20 @@ impl Gateway {
         let mut record = Record::start(request.method(), request.uri());
         // Continues the client's W3C trace when it sent one (a no-op without trace export).
         record.span = telemetry::request_span(request.headers());
+        let format = error_format(request.uri().path());
         let mut response = match self.forward(request, surface, &mut record).await {
             Ok(response) => response,
             Err(error) => {
                 record.error = Some(error.code());
-                error.into_response()
+                error.into_response_as(format)
             }
         };
         record.status = response.status().as_u16();
         // An upstream answer carries the scan that reads its usage (`forward::attempt`).
         let scan = response.extensions_mut().remove::<UsageScan>();
-        response.map(|body| Observed::new(body, record, scan).boxed_unsync())
+        // A translated answer's usage comes from its decoder (`translate::Translated`).
+        let translated = response.extensions_mut().remove::<Arc<UsageCell>>();
+        response.map(|body| Observed::new(body, record, scan, translated).boxed_unsync())
     }
 
     async fn forward(
@@ -127,6 +133,8 @@ impl Gateway {
             return Err(GatewayError::NotFound { method, path });
         }
         match route {
+            // Claude Code checks the gateway is there with `HEAD /`.
+            Route::Root => Ok(text(StatusCode::OK, "")),
             Route::Liveliness => Ok(text(StatusCode::OK, "I'm alive!")),
             Route::Readiness => Ok(self.readiness()),
             // No key: like health, it holds no secret and no request content
@@ -218,8 +226,11 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
         "/completions" => (Route::Api(Endpoint::Completions), Method::POST),
         "/embeddings" => (Route::Api(Endpoint::Embeddings), Method::POST),
         "/responses" => (Route::Api(Endpoint::Responses), Method::POST),
+        "/messages" => (Route::Api(Endpoint::Messages), Method::POST),
+        "/messages/count_tokens" => (Route::Api(Endpoint::CountTokens), Method::POST),
         "/models" => (Route::Models, Method::GET),
         _ => match path {
+            "/" => (Route::Root, Method::GET),
             "/health/liveliness" | "/health/liveness" => (Route::Liveliness, Method::GET),
             "/health/readiness" => (Route::Readiness, Method::GET),
             "/metrics" => (Route::Metrics, Method::GET),
@@ -238,6 +249,18 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
         Err(GatewayError::MethodNotAllowed {
             allowed: if allowed == Method::GET { "GET" } else { "POST" },
         })
+    }
+}
+
+/// The error shape a path's clients read: Anthropic's on the Messages
+/// routes, OpenAI's everywhere else (decided before routing, so even a 404
+/// or 405 on those routes is in the right shape).
+fn error_format(path: &str) -> Format {
+    let api = path.strip_prefix("/v1").unwrap_or(path);
+    if api == "/messages" || api.starts_with("/messages/") {
+        Format::Anthropic
+    } else {
+        Format::Chat
     }
 }
 

@@ -20,4 +20,5 @@ pub mod server;
 pub mod spend;
 pub mod stream;
 pub mod telemetry;
+pub mod translate;
 pub mod upstream;

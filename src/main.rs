@@ -118,6 +118,10 @@ fn check(path: &std::path::Path) -> ExitCode {
                     (false, true) => "no keys: serves anyone",
                 }
             );
+            // Which client formats each deployment serves, and how.
+            for d in &config.deployments {
+                println!("  {} model_list[{}] {}: {}", d.model_name, d.index, d.label, d.formats_summary());
+            }
             ExitCode::SUCCESS
         }
         Err(problems) => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Deployment;
+use crate::protocol::Format;
 use crate::providers::Endpoint;
 use crate::spend::{Currency, Usage};
 
@@ -37,8 +38,11 @@ pub struct Record {
     pub deployment: Option<Arc<Deployment>>,
     /// The caller's name (client label, `master` or `anonymous`).
     pub client: Arc<str>,
-    /// The API endpoint, once routed.
+    /// The API endpoint, once routed (it names the client's format).
     pub endpoint: Option<Endpoint>,
+    /// The format the provider was sent, when the request was translated
+    /// (`None`: the client's own format went through).
+    pub upstream_format: Option<Format>,
     /// Token usage reported by the provider (body or stream), when known.
     pub usage: Option<Usage>,
     /// Attempts that failed and were retried on the same model group.
@@ -72,6 +76,7 @@ impl Record {
             deployment: None,
             client: shared_label("-"),
             endpoint: None,
+            upstream_format: None,
             usage: None,
             retries: 0,
             fallbacks: 0,

@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::Deployment;
-use crate::providers::Endpoint;
+use crate::providers::{Endpoint, Wire};
 
 /// Client headers that go upstream. Everything else stays behind: the
 /// client's credentials (`authorization`, `x-api-key`, cookies), hop-by-hop
@@ -31,6 +31,14 @@ const FORWARDED: [HeaderName; 8] = [
     HeaderName::from_static("tracestate"),
     header::USER_AGENT,
     HeaderName::from_static("x-request-id"),
+];
+
+/// Client headers that also go upstream when an Anthropic client's request
+/// passes through to an Anthropic server unchanged: the API version it was
+/// written for, and the beta features its body may use.
+const FORWARDED_ANTHROPIC: [HeaderName; 2] = [
+    HeaderName::from_static("anthropic-version"),
+    HeaderName::from_static("anthropic-beta"),
 ];
 
 /// Response headers that describe the upstream hop, not the payload.
@@ -105,11 +113,25 @@ fn tls_config() -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
-/// Builds the upstream request for a deployment: its URL, the allowed client
-/// headers, its configured headers, and its key.
-pub fn request(deployment: &Deployment, endpoint: Endpoint, client: &HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
-    let mut headers = HeaderMap::with_capacity(FORWARDED.len() + deployment.headers.len() + 2);
-    for name in &FORWARDED {
+/// Builds the upstream request for a deployment: its URL for `endpoint`,
+/// the allowed client headers, its configured headers, and its key.
+/// `passthrough` says the body is the client's own (not translated), so
+/// headers describing its format go along too.
+pub fn request(
+    deployment: &Deployment,
+    endpoint: Endpoint,
+    client: &HeaderMap,
+    body: Bytes,
+    passthrough: bool,
+) -> Request<Full<Bytes>> {
+    let mut headers = HeaderMap::with_capacity(FORWARDED.len() + deployment.headers.len() + 3);
+    let anthropic = deployment.provider.wire == Wire::Anthropic;
+    let format_headers: &[HeaderName] = if anthropic && passthrough {
+        &FORWARDED_ANTHROPIC
+    } else {
+        &[]
+    };
+    for name in FORWARDED.iter().chain(format_headers) {
         for value in client.get_all(name) {
             headers.append(name.clone(), value.clone());
         }
@@ -120,8 +142,12 @@ pub fn request(deployment: &Deployment, endpoint: Endpoint, client: &HeaderMap, 
     for (name, value) in &deployment.headers {
         headers.insert(name.clone(), value.clone());
     }
-    if let Some(value) = &deployment.authorization {
-        headers.insert(header::AUTHORIZATION, value.clone());
+    if let Some((name, value)) = &deployment.authorization {
+        headers.insert(name.clone(), value.clone());
+    }
+    if anthropic && !headers.contains_key(&FORWARDED_ANTHROPIC[0]) {
+        let version = HeaderValue::from_static(crate::providers::ANTHROPIC_VERSION);
+        headers.insert(FORWARDED_ANTHROPIC[0].clone(), version);
     }
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = Method::POST;

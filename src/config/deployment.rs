@@ -14,7 +14,8 @@ use super::raw;
 use super::resolve::Resolver;
 use super::routing::Defaults;
 use super::Deployment;
-use crate::providers::{self, Endpoint};
+use crate::protocol::Format;
+use crate::providers::{self, Endpoint, Provider, Wire};
 use crate::secret::Secret;
 use crate::spend;
 
@@ -72,6 +73,7 @@ const PARAM_KEYS: &[&str] = &[
     "extra_headers",
     "timeout",
     "mock_response",
+    "use_chat_completions_api",
     "stream_timeout",
     "rpm",
     "tpm",
@@ -124,6 +126,14 @@ fn deployment(
             .map_err(|e| report.problem(format!("{at} litellm_params.model"), e))
             .ok()
     });
+    // LiteLLM's `openai/chat_completions/<model>` says "chat only" in the name.
+    let (provider, chat_only_prefix) = match provider {
+        Some((p, upstream)) if p.wire == Wire::OpenAi && upstream.starts_with("chat_completions/") => {
+            let upstream = upstream["chat_completions/".len()..].to_string();
+            (Some((p, upstream)), true)
+        }
+        other => (other, false),
+    };
     let api_key = params
         .api_key
         .as_ref()
@@ -141,8 +151,9 @@ fn deployment(
         },
         (None, None) => None,
     };
+    let urls_wire = provider.as_ref().map_or(Wire::OpenAi, |p| p.0.wire);
     let urls = base.and_then(|base| {
-        upstream_urls(&base)
+        upstream_urls(&base, urls_wire)
             .map_err(|e| report.problem(format!("{at} litellm_params.api_base"), e))
             .ok()
     });
@@ -185,10 +196,19 @@ fn deployment(
     if params.weight.is_some_and(|w| !(w.is_finite() && w > 0.0)) {
         report.problem(format!("{at} litellm_params.weight"), "must be a positive number");
     }
+    let wire = provider.as_ref().map_or(Wire::OpenAi, |p| p.0.wire);
     // Built once here, not per request; configured headers may set their own.
+    let auth_name = match wire {
+        Wire::OpenAi => http::header::AUTHORIZATION,
+        Wire::Anthropic => HeaderName::from_static("x-api-key"),
+    };
     let authorization = match &api_key {
-        Some(key) if !headers.contains_key(http::header::AUTHORIZATION) => {
-            match HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
+        Some(key) if !headers.contains_key(&auth_name) => {
+            let text = match wire {
+                Wire::OpenAi => format!("Bearer {}", key.expose()),
+                Wire::Anthropic => key.expose().to_string(),
+            };
+            match HeaderValue::from_str(&text) {
                 Ok(mut value) => {
                     value.set_sensitive(true);
                     Some(value)
@@ -207,6 +227,12 @@ fn deployment(
     let (Some((provider, upstream_model)), Some((urls, server_address))) = (provider, urls) else {
         return None;
     };
+    let mode = entry
+        .model_info
+        .as_ref()
+        .and_then(|info| info.get("mode"))
+        .and_then(Value::as_str);
+    let serves = serves(provider, &server_address, mode, params.use_chat_completions_api, chat_only_prefix);
     if report.problems.len() > before {
         return None;
     }
@@ -223,6 +249,7 @@ fn deployment(
         reasoning: params.output_cost_per_reasoning_token,
     };
     let price = spend::price_for(provider.name, &upstream_model, base_model, &prices);
+    let max_output_tokens = spend::max_output_tokens(provider.name, base_model.unwrap_or(&upstream_model));
     let label = Arc::from(format!("{}/{}", provider.name, upstream_model));
     Some(Deployment {
         model_name: Arc::from(model_name),
@@ -232,7 +259,9 @@ fn deployment(
         upstream_model: Arc::from(upstream_model),
         urls,
         server_address: Arc::from(server_address),
-        authorization,
+        authorization: authorization.map(|value| (auth_name, value)),
+        max_output_tokens,
+        serves,
         label,
         api_key,
         headers,
@@ -250,8 +279,37 @@ fn deployment(
     })
 }
 
+/// Which client formats a deployment's server speaks itself, most
+/// preferred first: the rest are translated (see `protocol::plan`).
+fn serves(
+    provider: &Provider,
+    host: &str,
+    mode: Option<&str>,
+    use_chat_completions_api: Option<bool>,
+    chat_only_prefix: bool,
+) -> Vec<Format> {
+    match provider.wire {
+        Wire::Anthropic => vec![Format::Anthropic],
+        // A Responses-only model (LiteLLM's `model_info.mode: responses`).
+        Wire::OpenAi if mode == Some("responses") => vec![Format::Responses],
+        Wire::OpenAi => {
+            // OpenAI's own API serves Responses; most OpenAI-compatible
+            // servers (Kimi, OpenRouter's, Ollama's, vLLM's) do not.
+            let native = match use_chat_completions_api {
+                Some(chat_only) => !chat_only,
+                None => !chat_only_prefix && host == "api.openai.com",
+            };
+            if native && !chat_only_prefix {
+                vec![Format::Chat, Format::Responses]
+            } else {
+                vec![Format::Chat]
+            }
+        }
+    }
+}
+
 /// Checks `api_base` and derives each endpoint's URL and the host.
-fn upstream_urls(base: &str) -> Result<([Uri; 4], String), String> {
+fn upstream_urls(base: &str, wire: Wire) -> Result<([Uri; 6], String), String> {
     let base = base.trim().trim_end_matches('/');
     // The value is never echoed: it may have come from a secret reference.
     let uri: Uri = base.parse().map_err(|_| "is not a URL".to_string())?;
@@ -263,20 +321,19 @@ fn upstream_urls(base: &str) -> Result<([Uri; 4], String), String> {
     if uri.query().is_some() || base.contains('#') {
         return Err("must not carry a query string or fragment".into());
     }
-    let url = |e: Endpoint| {
-        format!("{base}{}", e.suffix())
-            .parse::<Uri>()
-            .map_err(|e| e.to_string())
+    // Anthropic's base is the host (`https://api.anthropic.com`), LiteLLM's
+    // way; OpenAI-style bases end in the version (`.../v1`). Either is taken.
+    let versioned = match wire {
+        Wire::Anthropic if !base.ends_with("/v1") => format!("{base}/v1"),
+        _ => base.to_string(),
     };
-    Ok((
-        [
-            url(Endpoint::ALL[0])?,
-            url(Endpoint::ALL[1])?,
-            url(Endpoint::ALL[2])?,
-            url(Endpoint::ALL[3])?,
-        ],
-        host,
-    ))
+    let mut urls = Vec::with_capacity(Endpoint::ALL.len());
+    for endpoint in Endpoint::ALL {
+        let url = format!("{versioned}{}", endpoint.suffix());
+        urls.push(url.parse::<Uri>().map_err(|e| e.to_string())?);
+    }
+    let urls = urls.try_into().map_err(|_| "has an endpoint table of the wrong size".to_string())?;
+    Ok((urls, host))
 }
 
 /// A configured header, its value marked sensitive so it is never logged.

@@ -151,14 +151,22 @@ pub struct Deployment {
     /// The same, JSON-encoded with quotes, ready to splice into a body.
     pub upstream_model_json: Arc<str>,
     /// Full upstream URL per endpoint (`api_base` + suffix), by `Endpoint::index`.
-    pub urls: [Uri; 4],
+    pub urls: [Uri; 6],
+    /// The model's output token limit, when the bundled table knows it:
+    /// filled in as `max_tokens` for an Anthropic upstream when the client
+    /// gave none (Anthropic requires one).
+    pub max_output_tokens: Option<u64>,
+    /// The client formats its server speaks itself, most preferred first;
+    /// requests in any other format are translated to the first.
+    pub serves: Vec<crate::protocol::Format>,
     /// Host of `api_base` (`server.address` in telemetry).
     pub server_address: Arc<str>,
     /// The provider key, sent as a Bearer token.
     pub api_key: Option<Secret>,
-    /// `Authorization: Bearer <api_key>`, built once and marked sensitive;
+    /// The key's header, built once and marked sensitive:
+    /// `Authorization: Bearer <api_key>`, or Anthropic's `x-api-key`;
     /// `None` without a key or when the configured headers set their own.
-    pub authorization: Option<http::HeaderValue>,
+    pub authorization: Option<(http::HeaderName, http::HeaderValue)>,
     /// `provider/upstream-model`, for log lines.
     pub label: Arc<str>,
     /// Headers added to every upstream request (values marked sensitive).
@@ -189,6 +197,23 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// How each client format reaches this deployment, for `tollgate check`
+    /// and `/v1/models`: `chat: native, responses: via chat, ...`.
+    pub fn formats_summary(&self) -> String {
+        use crate::protocol::{plan, Format};
+        let mut out = Vec::with_capacity(3);
+        for client in [Format::Chat, Format::Responses, Format::Anthropic] {
+            let how = match (self.mock_response.is_some(), plan(client, &self.serves)) {
+                (true, _) => "mock".to_string(),
+                (false, Some(upstream)) if upstream == client => "native".to_string(),
+                (false, Some(upstream)) => format!("via {}", upstream.name()),
+                (false, None) => "no".to_string(),
+            };
+            out.push(format!("{}: {how}", client.name()));
+        }
+        out.join(", ")
+    }
+
     /// The upstream model for a requested name: a wildcard entry puts what
     /// the `*` matched in place of the `*` of its upstream model.
     pub fn upstream_for<'a>(&'a self, requested: &str) -> std::borrow::Cow<'a, str> {

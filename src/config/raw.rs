@@ -53,6 +53,12 @@ pub struct LitellmParams {
     /// Answer with this text without calling any provider (LiteLLM's mock).
     #[serde(default)]
     pub mock_response: Option<String>,
+    /// `true`: the server behind an `openai/` entry serves chat completions
+    /// only, so Responses requests are translated to chat (LiteLLM's key;
+    /// the default for any `api_base` other than OpenAI's own). `false`: it
+    /// serves `/responses` itself, so they pass through.
+    #[serde(default)]
+    pub use_chat_completions_api: Option<bool>,
     /// Seconds to the first streamed chunk (default: `stream_timeout` of
     /// `router_settings`, else the entry's `timeout`).
     #[serde(default)]

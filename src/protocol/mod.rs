@@ -54,3 +54,15 @@ pub struct Context {
     /// usage before the upstream has (Anthropic's `message_start`).
     pub input_estimate: u64,
 }
+
+/// The format to send a `client`-format request in, to an upstream that
+/// speaks `serves` (most preferred first): the client's own when the
+/// upstream speaks it (passthrough), else the upstream's first. `None` when
+/// the upstream speaks nothing.
+pub fn plan(client: Format, serves: &[Format]) -> Option<Format> {
+    if serves.contains(&client) {
+        Some(client)
+    } else {
+        serves.first().copied()
+    }
+}

@@ -2,7 +2,9 @@
 
 pub mod openai;
 
-/// The OpenAI-style endpoints tollgate serves. Each maps to the path suffix
+use crate::protocol::Format;
+
+/// The model endpoints tollgate serves. Each maps to the path suffix
 /// appended to a deployment's `api_base`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -10,14 +12,20 @@ pub enum Endpoint {
     Completions,
     Embeddings,
     Responses,
+    /// Anthropic's Messages API (`/v1/messages`).
+    Messages,
+    /// Anthropic's token counter (`/v1/messages/count_tokens`).
+    CountTokens,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::ChatCompletions,
         Endpoint::Completions,
         Endpoint::Embeddings,
         Endpoint::Responses,
+        Endpoint::Messages,
+        Endpoint::CountTokens,
     ];
 
     /// The path below `api_base` (which, for OpenAI-style APIs, ends in `/v1`).
@@ -27,16 +35,39 @@ impl Endpoint {
             Endpoint::Completions => "/completions",
             Endpoint::Embeddings => "/embeddings",
             Endpoint::Responses => "/responses",
+            Endpoint::Messages => "/messages",
+            Endpoint::CountTokens => "/messages/count_tokens",
         }
     }
 
     /// The GenAI semantic-conventions operation name (`gen_ai.operation.name`).
     pub fn operation(self) -> &'static str {
         match self {
-            Endpoint::ChatCompletions => "chat",
+            Endpoint::ChatCompletions | Endpoint::Messages => "chat",
             Endpoint::Completions => "text_completion",
             Endpoint::Embeddings => "embeddings",
             Endpoint::Responses => "responses",
+            Endpoint::CountTokens => "count_tokens",
+        }
+    }
+
+    /// The wire format a client of this endpoint speaks, for the endpoints
+    /// that can be translated; `None` for the OpenAI-only ones.
+    pub fn format(self) -> Option<Format> {
+        match self {
+            Endpoint::ChatCompletions => Some(Format::Chat),
+            Endpoint::Responses => Some(Format::Responses),
+            Endpoint::Messages | Endpoint::CountTokens => Some(Format::Anthropic),
+            Endpoint::Completions | Endpoint::Embeddings => None,
+        }
+    }
+
+    /// The endpoint that serves `format`'s requests (a translation's target).
+    pub fn of_format(format: Format) -> Endpoint {
+        match format {
+            Format::Chat => Endpoint::ChatCompletions,
+            Format::Responses => Endpoint::Responses,
+            Format::Anthropic => Endpoint::Messages,
         }
     }
 
@@ -53,32 +84,57 @@ pub struct Provider {
     pub name: &'static str,
     /// `api_base` when the entry gives none; `None` means the entry must give one.
     pub default_base: Option<&'static str>,
+    /// The API family its server speaks.
+    pub wire: Wire,
 }
+
+/// The API families tollgate can call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI's: chat completions, completions, embeddings, and on some
+    /// servers Responses. Keys go as `Authorization: Bearer`.
+    OpenAi,
+    /// Anthropic's Messages API: `x-api-key` and `anthropic-version`.
+    Anthropic,
+}
+
+/// The Anthropic provider (`anthropic/<model>`).
+pub const ANTHROPIC: Provider = Provider {
+    name: "anthropic",
+    default_base: Some("https://api.anthropic.com"),
+    wire: Wire::Anthropic,
+};
+
+/// The `anthropic-version` sent when the client did not send its own.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// Providers that speak OpenAI's wire format, with LiteLLM's prefixes.
 const OPENAI_COMPATIBLE: &[Provider] = &[
     Provider {
         name: "openai",
         default_base: Some("https://api.openai.com/v1"),
+        wire: Wire::OpenAi,
     },
     Provider {
         name: "openrouter",
         default_base: Some("https://openrouter.ai/api/v1"),
+        wire: Wire::OpenAi,
     },
     Provider {
         name: "hosted_vllm",
         default_base: None,
+        wire: Wire::OpenAi,
     },
     Provider {
         name: "lm_studio",
         default_base: None,
+        wire: Wire::OpenAi,
     },
 ];
 
 /// LiteLLM providers that exist but that tollgate does not speak yet: named
 /// in the error so the user knows it is not a typo.
 const NOT_YET: &[&str] = &[
-    "anthropic",
     "azure",
     "azure_ai",
     "bedrock",
@@ -112,7 +168,10 @@ pub fn parse_model(model: &str) -> Result<(&'static Provider, &str), String> {
     if let Some(provider) = OPENAI_COMPATIBLE.iter().find(|p| p.name == prefix) {
         return Ok((provider, upstream));
     }
-    let supported: Vec<&str> = OPENAI_COMPATIBLE.iter().map(|p| p.name).collect();
+    if prefix == ANTHROPIC.name {
+        return Ok((&ANTHROPIC, upstream));
+    }
+    let supported: Vec<&str> = OPENAI_COMPATIBLE.iter().map(|p| p.name).chain([ANTHROPIC.name]).collect();
     if NOT_YET.contains(&prefix) {
         Err(format!(
             "provider `{prefix}` is a LiteLLM provider tollgate does not support yet (supported: {}); if it offers an OpenAI-compatible API, use `openai/` with its `api_base`",
@@ -140,9 +199,10 @@ mod tests {
     #[test]
     fn bad_prefixes_say_why() {
         assert!(parse_model("gpt-4o").unwrap_err().contains("openai/gpt-4o"));
-        assert!(parse_model("anthropic/claude")
+        assert!(parse_model("gemini/gemini-2.5-pro")
             .unwrap_err()
             .contains("does not support yet"));
+        assert_eq!(parse_model("anthropic/claude-sonnet-4-5").unwrap().0.wire, Wire::Anthropic);
         assert!(parse_model("opnai/x").unwrap_err().contains("unknown provider"));
         assert!(parse_model("openai/").is_err());
     }

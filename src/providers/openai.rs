@@ -35,7 +35,8 @@ pub fn mock_body(endpoint: Endpoint, model: &str, text: &str) -> Bytes {
     let out = words(text);
     let usage = json!({"prompt_tokens": 1, "completion_tokens": out, "total_tokens": 1 + out});
     let body = match endpoint {
-        Endpoint::ChatCompletions => json!({
+        // Other formats' clients get this translated, as from any chat upstream.
+        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::CountTokens => json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": null}],
             "usage": usage,

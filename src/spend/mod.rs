@@ -80,6 +80,29 @@ fn parse_line(line: &str) -> Option<(&str, Price)> {
     Some((key, price))
 }
 
+/// The bundled output token limit of `upstream_model` sent to `provider`
+/// (looked up like [`bundled`]), when the table knows it.
+pub fn max_output_tokens(provider: &str, upstream_model: &str) -> Option<u64> {
+    static LIMITS: OnceLock<HashMap<&'static str, u64>> = OnceLock::new();
+    let limits = LIMITS.get_or_init(|| {
+        TABLE
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|line| {
+                let key = line.split('\t').next()?;
+                let limit = line.split('\t').nth(7)?.parse().ok()?;
+                Some((key, limit))
+            })
+            .collect()
+    });
+    if !provider.is_empty() {
+        if let Some(limit) = limits.get(format!("{provider}/{upstream_model}").as_str()) {
+            return Some(*limit);
+        }
+    }
+    limits.get(upstream_model).copied()
+}
+
 /// The bundled price of `upstream_model` sent to `provider` (the two halves of
 /// LiteLLM's `litellm_params.model`, e.g. `azure` and `gpt-4o`), or `None`
 /// when the table does not know it: such a request is unpriced, not free.
@@ -149,6 +172,23 @@ pub struct Usage {
     pub cache_write: u64,
     /// Of `output`, the reasoning tokens.
     pub reasoning: u64,
+}
+
+impl Usage {
+    /// This usage updated by a later report of the same answer: each count
+    /// the later one gives (non-zero) wins. Anthropic streams state input in
+    /// `message_start` and output in `message_delta`; counts are cumulative,
+    /// so a later zero only means "not stated here".
+    pub fn updated(self, later: Usage) -> Usage {
+        let pick = |old: u64, new: u64| if new > 0 { new } else { old };
+        Usage {
+            input: pick(self.input, later.input),
+            output: pick(self.output, later.output),
+            cached_input: pick(self.cached_input, later.cached_input),
+            cache_write: pick(self.cache_write, later.cache_write),
+            reasoning: pick(self.reasoning, later.reasoning),
+        }
+    }
 }
 
 /// The cost of `usage` at `price`, in USD. Each token is billed once: cached
@@ -223,6 +263,9 @@ struct Envelope {
     /// Responses API stream events carry it one level down, in `response`.
     #[serde(default)]
     response: Option<Nested>,
+    /// Anthropic's `message_start` carries it in `message`.
+    #[serde(default)]
+    message: Option<Nested>,
 }
 
 #[derive(Deserialize)]
@@ -264,7 +307,8 @@ struct Details {
 /// include them.
 pub fn parse_usage(json: &[u8]) -> Option<Usage> {
     let envelope: Envelope = serde_json::from_slice(json).ok()?;
-    usage_of(envelope.usage.or(envelope.response.and_then(|r| r.usage))?)
+    let nested = envelope.response.or(envelope.message).and_then(|r| r.usage);
+    usage_of(envelope.usage.or(nested)?)
 }
 
 /// The usage of a whole JSON answer, for less than [`parse_usage`].

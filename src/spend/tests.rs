@@ -266,3 +266,10 @@ fn every_body_the_other_tests_read_reads_the_same_from_the_end() {
         both(body);
     }
 }
+
+#[test]
+fn output_limits_come_from_the_same_table() {
+    assert_eq!(max_output_tokens("anthropic", "claude-sonnet-4-5"), Some(64000));
+    assert_eq!(max_output_tokens("openai", "gpt-4o"), Some(16384));
+    assert_eq!(max_output_tokens("openai", "no-such-model"), None);
+}

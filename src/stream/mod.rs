@@ -286,7 +286,7 @@ impl UsageScan {
         let Some(usage) = parse_usage(&payload) else {
             return true;
         };
-        self.usage = Some(usage);
+        self.usage = Some(self.usage.map_or(usage, |earlier| earlier.updated(usage)));
         let drop = droppable && choices_empty(&payload);
         self.dropped |= drop;
         !drop

@@ -211,6 +211,31 @@ fn responses_api_usage_is_read_from_response_completed() {
 }
 
 #[test]
+fn anthropic_usage_joins_message_start_and_message_delta() {
+    // Input and cache counts come first, the output count at the end.
+    let stream = concat!(
+        "event: message_start\n",
+        "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",",
+        "\"content\":[],\"usage\":{\"input_tokens\":12,\"cache_read_input_tokens\":30,",
+        "\"cache_creation_input_tokens\":8,\"output_tokens\":1}}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+        "event: message_delta\n",
+        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":25}}\n\n",
+        "event: message_stop\n",
+        "data: {\"type\":\"message_stop\"}\n\n",
+    );
+    let usage = Usage {
+        input: 50,
+        output: 25,
+        cached_input: 30,
+        cache_write: 8,
+        reasoning: 0,
+    };
+    every_split(stream, false, stream, Some(usage));
+}
+
+#[test]
 fn json_bodies_are_read_at_the_end() {
     let body = r#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":1200,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":1024},"completion_tokens_details":{"reasoning_tokens":128}}}"#;
     let bytes = body.as_bytes();

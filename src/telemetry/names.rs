@@ -136,5 +136,10 @@ pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
 pub const HTTP_STATUS_CODE: &str = "http.response.status_code";
 /// Whether the client asked for a stream.
 pub const STREAM: &str = "tollgate.stream";
+/// The wire format the client spoke (`chat`, `anthropic`, `responses`).
+pub const CLIENT_FORMAT: &str = "tollgate.client.format";
+/// The wire format the provider was sent: differs from the client's when
+/// the request was translated.
+pub const UPSTREAM_FORMAT: &str = "tollgate.upstream.format";
 /// 1 for the first attempt, 2 for the first retry, ...
 pub const ATTEMPT: &str = "tollgate.attempt";

@@ -20,7 +20,7 @@ use crate::providers::Endpoint;
 use crate::record::Record;
 
 /// The most attributes a request span gets (`finish`, `record_prompt`).
-const REQUEST_ATTRIBUTES: usize = 24;
+const REQUEST_ATTRIBUTES: usize = 26;
 
 /// The exporting provider and its tracer, once `telemetry::init` starts one.
 static TRACING: OnceLock<(SdkTracerProvider, SdkTracer)> = OnceLock::new();
@@ -234,6 +234,11 @@ pub(super) fn finish(record: &Record, error: Option<&str>) {
     ]);
     if let Some(endpoint) = record.endpoint {
         attributes.push(KeyValue::new(n::OPERATION_NAME, endpoint.operation()));
+        if let Some(format) = endpoint.format() {
+            attributes.push(KeyValue::new(n::CLIENT_FORMAT, format.name()));
+            let upstream = record.upstream_format.unwrap_or(format);
+            attributes.push(KeyValue::new(n::UPSTREAM_FORMAT, upstream.name()));
+        }
     }
     if let Some(d) = &record.deployment {
         attributes.push(KeyValue::new(n::PROVIDER_NAME, d.provider.name));

@@ -51,6 +51,9 @@ pub enum Reply {
     Json(u16, Value),
     /// SSE events (`data:` payloads), one every `gap`, then `[DONE]`.
     Sse(Vec<String>, Duration),
+    /// An SSE body sent verbatim, one frame per string (Anthropic's events
+    /// with their `event:` lines; no `[DONE]` added).
+    RawSse(Vec<String>),
     /// SSE events, then the connection breaks without `[DONE]`.
     SseBroken(Vec<String>, Duration),
     /// The SSE head at once, the first event only after the delay.
@@ -177,6 +180,15 @@ async fn respond(state: Arc<MockState>, reply: Reply, call: &Call) -> Result<Res
                 return Ok(json_reply(200, echo_completion(&model, &call.path)));
             }
             Reply::Json(status, value) => return Ok(json_reply(status, value)),
+            Reply::RawSse(frames) => {
+                let frames = frames.into_iter().map(|f| Ok(Frame::data(Bytes::from(f))));
+                let body = StreamBody::new(futures::stream::iter(frames)).boxed();
+                return Ok(Response::builder()
+                    .status(200)
+                    .header("content-type", "text/event-stream")
+                    .body(body)
+                    .unwrap());
+            }
             Reply::Sse(events, gap) => return Ok(sse(state, events, gap, true, Duration::ZERO)),
             Reply::SseAfter(first, events) => return Ok(sse(state, events, Duration::ZERO, true, first)),
             Reply::SseBroken(events, gap) => return Ok(sse(state, events, gap, false, Duration::ZERO)),
