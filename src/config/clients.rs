@@ -72,12 +72,9 @@ pub(super) fn keys(
             }
         }
         let models = client.models.map(|models| {
-            for m in &models {
+            for (j, m) in models.iter().enumerate() {
                 if !groups.contains_key(m.as_str()) {
-                    report.problem(
-                        format!("{at} models"),
-                        format!("`{m}` is not a model_name in model_list"),
-                    );
+                    report.problem(format!("{at} models[{j}]"), "is not a model_name in model_list");
                 }
             }
             models.into_iter().map(Arc::from).collect()

@@ -137,10 +137,13 @@ fn yes_and_on_are_strings_not_booleans() {
 
 #[test]
 fn broken_yaml_says_where() {
-    let found = problems("model_list:\n  - model_name: [unclosed\n");
+    let found = problems("model_list:\n  - model_name: [canary-value\n");
     assert_eq!(found.len(), 1);
-    assert!(found[0].starts_with("yaml:"), "{found:?}");
-    assert!(found[0].contains("line"), "{found:?}");
+    assert!(found[0].starts_with("yaml line 2, column "), "{found:?}");
+    assert!(
+        !found[0].contains("canary"),
+        "the line's text is never shown: {found:?}"
+    );
     assert!(problems("")[0].contains("must be a mapping"));
     assert!(problems("model_list: []\n")[0].contains("empty"));
 }
@@ -174,7 +177,8 @@ fn clients_are_validated() {
     assert!(found.contains("`a` is used twice"), "{found}");
     assert!(found.contains("64 hexadecimal digits"), "{found}");
     assert!(found.contains("exactly one of `key` or `key_sha256`"), "{found}");
-    assert!(found.contains("`ghost` is not a model_name"), "{found}");
+    assert!(found.contains("(d) models[0]: is not a model_name"), "{found}");
+    assert!(!found.contains("ghost"), "values are never echoed: {found}");
 }
 
 #[test]
