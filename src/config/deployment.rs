@@ -51,12 +51,9 @@ pub(super) fn model_list(
     }
     let mut out = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
-        let name = entry
-            .get("model_name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
-        let at = format!("model_list[{index}] ({name})");
+        // The position, not the model_name: problems reach the unauthenticated
+        // readiness endpoint, and names are the file's content.
+        let at = format!("model_list[{index}]");
         if let Some(d) = deployment(entry, index, &at, defaults, resolver, report) {
             out.push(Arc::new(d));
         }

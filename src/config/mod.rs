@@ -33,9 +33,12 @@ pub use settings::TelemetrySettings;
 /// One thing wrong with a config file, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// Where: `model_list[1] (openrouter-free) litellm_params.api_key`, a section, or `yaml`.
+    /// Where: a key path (`model_list[1] litellm_params.api_key`), or
+    /// `yaml line L, column C`. Never a value from the file: problems are
+    /// logged and shown on the unauthenticated readiness endpoint.
     pub at: String,
-    /// What is wrong, in a sentence.
+    /// What is wrong, in a sentence that quotes nothing from the file (key
+    /// names and references such as environment variable names aside).
     pub message: String,
 }
 

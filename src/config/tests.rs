@@ -63,11 +63,11 @@ general_settings:
 "#;
     let found = problems(yaml);
     let expect = [
-        "model_list[0] (a) litellm_params.api_key: environment variable MISSING_ONE is not set",
-        "model_list[1] (b) litellm_params.model: provider `anthropic` is a LiteLLM provider tollgate does not support yet",
-        "model_list[2] (c) litellm_params.api_base: must start with http:// or https://",
-        "model_list[3] (): unknown key `litellm_params.tiemout`",
-        "model_list[2] (c) litellm_params.headers.Host: is set by the gateway itself",
+        "model_list[0] litellm_params.api_key: environment variable MISSING_ONE is not set",
+        "model_list[1] litellm_params.model: provider `anthropic` is a LiteLLM provider tollgate does not support yet",
+        "model_list[2] litellm_params.api_base: must start with http:// or https://",
+        "model_list[3]: unknown key `litellm_params.tiemout`",
+        "model_list[2] litellm_params.headers.Host: is set by the gateway itself",
         "general_settings.master_key: environment variable MISSING_TWO is not set",
     ];
     for e in expect {
@@ -95,7 +95,7 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
         1,
         "{w}"
     );
-    assert!(w.contains("(in model_list[0] (m), model_list[1] (n))"), "{w}");
+    assert!(w.contains("(in model_list[0], model_list[1])"), "{w}");
     for key in [
         "litellm_settings.drop_params",
         "litellm_settings.cache",
@@ -174,10 +174,10 @@ fn clients_are_validated() {
     );
     let found = problems(&bad).join("\n");
     assert!(found.contains("already used by the master key"), "{found}");
-    assert!(found.contains("`a` is used twice"), "{found}");
+    assert!(found.contains("clients[1]: the name is already used"), "{found}");
     assert!(found.contains("64 hexadecimal digits"), "{found}");
     assert!(found.contains("exactly one of `key` or `key_sha256`"), "{found}");
-    assert!(found.contains("(d) models[0]: is not a model_name"), "{found}");
+    assert!(found.contains("clients[3] models[0]: is not a model_name"), "{found}");
     assert!(!found.contains("ghost"), "values are never echoed: {found}");
 }
 

@@ -15,6 +15,9 @@ pub(super) fn parse(text: &str) -> Result<Value, Problem> {
     options.strict_booleans = true;
     // The snippet is the file's own text around the mistake; never render it.
     options.with_snippet = false;
+    // `.nan`, `.inf` and `1e999` arrive as strings, so the key they sit
+    // under refuses them by name instead of the parser by line.
+    options.non_finite_float_policy = serde_saphyr::options::NonFiniteFloatPolicy::AsString;
     serde_saphyr::from_str_with_options::<Value>(text, options).map_err(|e| {
         let at = match e.location() {
             Some(l) if l.line() > 0 => format!("yaml line {}, column {}", l.line(), l.column()),
