@@ -20,7 +20,9 @@ pub struct ConfigStatus {
     pub loaded_at: u64,
     /// `true` when the last attempt failed and an older config still serves.
     pub last_reload_failed: bool,
-    /// The problems of the last failed attempt (cleared by a success).
+    /// The problems of the last failed attempt (cleared by a success), each
+    /// by place and kind only: this is served without authentication, so it
+    /// never quotes the file.
     pub last_error: Option<String>,
     pub reloads_ok: u64,
     pub reloads_failed: u64,

@@ -197,6 +197,10 @@ const NUMERIC_KEYS: &[(&str, &str)] = &[
     ("litellm_settings timeout", "litellm_settings.timeout"),
     ("litellm_settings request_timeout", "litellm_settings.request_timeout"),
     ("litellm_settings stream_timeout", "litellm_settings.stream_timeout"),
+    (
+        "litellm_settings retry_policy RateLimitErrorRetries",
+        "litellm_settings.retry_policy.RateLimitErrorRetries",
+    ),
     ("tollgate stream_idle_timeout", "tollgate.stream_idle_timeout"),
     (
         "tollgate telemetry export_interval",
