@@ -6,7 +6,6 @@
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -30,9 +29,12 @@ const KUBERNETES_DATA: &str = "..data";
 pub struct FolderWatch {
     watcher: RecommendedWatcher,
     watched: BTreeSet<PathBuf>,
-    /// File names whose changes count (shared with the watcher's callback).
-    names: Arc<Mutex<HashSet<OsString>>>,
-    events: mpsc::UnboundedReceiver<()>,
+    /// File names whose changes count.
+    names: HashSet<OsString>,
+    /// Every event, judged against `names` when it is taken: an event that
+    /// arrives while a reload runs is judged by the names that reload found
+    /// (a secret file it named that appears meanwhile is not missed).
+    events: mpsc::UnboundedReceiver<notify::Event>,
 }
 
 /// The folder holding `file` (the file's own path may be a symlink chain that
@@ -47,8 +49,8 @@ pub fn folder_of(file: &Path) -> PathBuf {
 /// Whether an event touches a name that matters. Reads never do: a reload
 /// reads the file, and counting that read would schedule the next reload,
 /// forever. Other files in the same folder (a log written beside the config)
-/// never do either. An event naming no path (a queue overflow) might be
-/// anything, so it counts.
+/// never do either. An event naming no path (a queue overflow, a watcher
+/// error) might be anything, so it counts.
 fn matters(event: &notify::Event, names: &HashSet<OsString>) -> bool {
     if matches!(event.kind, notify::EventKind::Access(_)) {
         return false;
@@ -64,22 +66,17 @@ fn matters(event: &notify::Event, names: &HashSet<OsString>) -> bool {
 impl FolderWatch {
     pub fn new() -> notify::Result<Self> {
         let (tx, events) = mpsc::unbounded_channel();
-        let names = Arc::new(Mutex::new(HashSet::new()));
-        let wanted = names.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let relevant = match event {
-                Ok(e) => wanted.lock().is_ok_and(|names| matters(&e, &names)),
-                // An error may mean missed events: better a needless reload.
-                Err(_) => true,
-            };
-            if relevant {
-                let _ = tx.send(());
+            // An error may mean missed events: a pathless event, which counts.
+            let event = event.unwrap_or_else(|_| notify::Event::new(notify::EventKind::Any));
+            if !matches!(event.kind, notify::EventKind::Access(_)) {
+                let _ = tx.send(event);
             }
         })?;
         Ok(FolderWatch {
             watcher,
             watched: BTreeSet::new(),
-            names,
+            names: HashSet::new(),
             events,
         })
     }
@@ -88,14 +85,11 @@ impl FolderWatch {
     /// files' names and of a Kubernetes `..data` link beside them. Returns
     /// the folders that could not be watched, with why.
     pub fn set(&mut self, files: &[PathBuf]) -> Vec<(PathBuf, notify::Error)> {
-        let names: HashSet<OsString> = files
+        self.names = files
             .iter()
             .filter_map(|f| f.file_name().map(OsString::from))
             .chain([OsString::from(KUBERNETES_DATA)])
             .collect();
-        if let Ok(mut shared) = self.names.lock() {
-            *shared = names;
-        }
         let folders: BTreeSet<PathBuf> = files.iter().map(|f| folder_of(f)).collect();
         let mut failed = Vec::new();
         for gone in self.watched.difference(&folders).cloned().collect::<Vec<_>>() {
@@ -116,22 +110,28 @@ impl FolderWatch {
         failed
     }
 
-    /// Waits for a change, then for `DEBOUNCE` of quiet or `MAX_DELAY`,
-    /// whichever comes first. `None` once the watcher has stopped.
+    /// Waits for a change that matters, then for `DEBOUNCE` of quiet or
+    /// `MAX_DELAY`, whichever comes first. `None` once the watcher has stopped.
     pub async fn changed(&mut self) -> Option<()> {
-        settle(&mut self.events).await
+        let names = &self.names;
+        settle(&mut self.events, |e| matters(e, names)).await
     }
 }
 
-/// The debounce: the first event starts it; each later one restarts the
-/// quiet period, but never past `MAX_DELAY` after the first.
-async fn settle(events: &mut mpsc::UnboundedReceiver<()>) -> Option<()> {
-    events.recv().await?;
+/// The debounce: the first relevant event starts it; each later relevant one
+/// restarts the quiet period, but never past `MAX_DELAY` after the first.
+/// Other events are dropped as they come, without delaying anything.
+async fn settle<E>(events: &mut mpsc::UnboundedReceiver<E>, relevant: impl Fn(&E) -> bool) -> Option<()> {
+    while !relevant(&events.recv().await?) {}
     let latest = Instant::now() + MAX_DELAY;
+    let mut quiet_from = Instant::now() + DEBOUNCE;
     loop {
-        let until = (Instant::now() + DEBOUNCE).min(latest);
-        match tokio::time::timeout_at(until, events.recv()).await {
-            Ok(Some(())) => continue,
+        match tokio::time::timeout_at(quiet_from.min(latest), events.recv()).await {
+            Ok(Some(event)) => {
+                if relevant(&event) {
+                    quiet_from = Instant::now() + DEBOUNCE;
+                }
+            }
             Ok(None) => return None,
             Err(_quiet_or_late) => return Some(()),
         }
@@ -172,26 +172,42 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_settles_after_quiet_and_never_later_than_max_delay() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::unbounded_channel::<bool>();
+        let relevant = |e: &bool| *e;
         // A short burst: done 100 ms after its last event.
         let start = Instant::now();
         for _ in 0..3 {
-            tx.send(()).unwrap();
+            tx.send(true).unwrap();
         }
-        assert_eq!(settle(&mut rx).await, Some(()));
+        assert_eq!(settle(&mut rx, relevant).await, Some(()));
         assert_eq!(start.elapsed(), DEBOUNCE);
+
+        // Irrelevant events neither start nor prolong the wait.
+        tx.send(false).unwrap();
+        let noise = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            noise.send(true).unwrap();
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                noise.send(false).unwrap();
+            }
+        });
+        let start = Instant::now();
+        assert_eq!(settle(&mut rx, relevant).await, Some(()));
+        assert_eq!(start.elapsed(), Duration::from_millis(500) + DEBOUNCE);
 
         // A change every 20 ms without end: done after MAX_DELAY anyway.
         let writer = tokio::spawn(async move {
             loop {
-                if tx.send(()).is_err() {
+                if tx.send(true).is_err() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         });
         let start = Instant::now();
-        assert_eq!(settle(&mut rx).await, Some(()));
+        assert_eq!(settle(&mut rx, relevant).await, Some(()));
         let took = start.elapsed();
         assert!(
             took >= MAX_DELAY && took < MAX_DELAY + Duration::from_millis(20),

@@ -442,3 +442,32 @@ async fn hostile_secret_files_on_reload_keep_the_last_good_config() {
         assert_eq!(answer.status, 200, "{what} (step {i}): still serving");
     }
 }
+
+/// Watching only the files that matter still follows a secret file the
+/// config names before it exists: the refused reload applies once it appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_file_that_appears_later_is_picked_up() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy_config.yaml");
+    std::fs::write(&path, good(&mock.base(), "m")).unwrap();
+    let loaded = tollgate::config::load_file(&path, &|_| None).unwrap();
+    let gw = TestGateway::serve(loaded.config).await;
+    reload_on_change(&path, &gw);
+
+    let later = format!("{}      api_key: file:late-key\n", good(&mock.base(), "m"));
+    std::fs::write(&path, later).unwrap();
+    wait_until("the refusal", Duration::from_secs(3), || {
+        gw.gateway.status().reloads_failed >= 1
+    })
+    .await;
+    std::fs::write(dir.path().join("late-key"), "sk-late\n").unwrap();
+    let key = || {
+        let config = gw.gateway.config();
+        config.deployments[0].api_key.as_ref().map(|k| k.expose().to_string())
+    };
+    wait_until("the late secret", Duration::from_millis(1500), || {
+        key().as_deref() == Some("sk-late")
+    })
+    .await;
+}
