@@ -122,8 +122,15 @@ fn found(value: &Value) -> &'static str {
     match value.as_f64() {
         Some(n) if n < 0.0 => "a negative number",
         Some(_) => "a number out of range",
+        None if non_finite(value) => "NaN or infinity",
         None => kind(value),
     }
+}
+
+/// The parser hands NaN, infinities and overflowing literals (`1e999`) over
+/// as these strings (see `yaml::parse`).
+fn non_finite(value: &Value) -> bool {
+    matches!(value.as_str(), Some(".nan" | ".inf" | "-.inf"))
 }
 
 /// Seconds given as a number or a numeric string, from `MIN_SECONDS` to
@@ -134,14 +141,14 @@ pub(super) fn seconds(v: &Value) -> Result<f64, String> {
         Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     };
+    let range = format!("must be from {MIN_SECONDS} to {MAX_SECONDS} seconds (30 days)");
     match n {
         Some(n) if (MIN_SECONDS..=MAX_SECONDS).contains(&n) => Ok(n),
-        Some(n) if n.is_nan() => Err("must be a number of seconds, found NaN".into()),
-        Some(n) => Err(format!(
-            "must be from {MIN_SECONDS} to {MAX_SECONDS} seconds (30 days), found {}",
-            if n < MIN_SECONDS { "less" } else { "more" }
-        )),
-        None => Err(format!("must be a number of seconds, found {}", kind(v))),
+        Some(n) if n.is_nan() => Err(format!("{range}, found NaN")),
+        Some(n) if n < MIN_SECONDS => Err(format!("{range}, found a smaller number")),
+        Some(_) => Err(format!("{range}, found a larger number")),
+        None if non_finite(v) => Err(format!("{range}, found NaN or infinity")),
+        None => Err(format!("{range}, found {}", kind(v))),
     }
 }
 
