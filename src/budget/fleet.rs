@@ -82,10 +82,7 @@ pub async fn start(budgets: Arc<Budgets>, upstream: Upstream) -> tokio::task::Jo
 /// pace, so a reload that adds one is picked up.
 fn refresh_interval(budgets: &Budgets) -> Duration {
     let set = budgets.set.load();
-    set.settings
-        .fleet
-        .as_ref()
-        .map_or(DEFAULT_REFRESH, |f| f.refresh)
+    set.settings.fleet.as_ref().map_or(DEFAULT_REFRESH, |f| f.refresh)
 }
 
 /// The longest wait between two reads.
@@ -377,7 +374,14 @@ mod tests {
             }
         );
         let still = next_status(&stale, Some("timed out".into()), 20);
-        assert!(matches!(still, Status::Stale { since: 15, last_ok: Some(10), .. }));
+        assert!(matches!(
+            still,
+            Status::Stale {
+                since: 15,
+                last_ok: Some(10),
+                ..
+            }
+        ));
         assert_eq!(next_status(&still, None, 25), Status::Fresh { at: 25 });
     }
 }

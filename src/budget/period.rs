@@ -87,9 +87,7 @@ impl Period {
             "d" if n <= 3660 => Ok(Period::Days(n)),
             "w" if n <= 520 => Ok(Period::Weeks(n)),
             "mo" if 12 % n == 0 => Ok(Period::Months(n)),
-            "mo" => Err(format!(
-                "`{text}`: months must divide a year (1, 2, 3, 4, 6 or 12)"
-            )),
+            "mo" => Err(format!("`{text}`: months must divide a year (1, 2, 3, 4, 6 or 12)")),
             "d" | "w" => Err(format!("`{text}` is longer than ten years")),
             _ => Err(format!(
                 "`{text}` has an unknown unit (use s, m, h, d, w or mo, e.g. `1d` or `1mo`)"

@@ -221,12 +221,21 @@ fn weeks_start_on_monday() {
         pair("2024-03-04T00:00:00 +00", "2024-03-11T00:00:00 +00")
     );
     let (start, _) = window("2w", &utc, "2024-03-06T10:00:00");
-    assert!(start.starts_with("2024-03-04") || start.starts_with("2024-02-26"), "{start}");
+    assert!(
+        start.starts_with("2024-03-04") || start.starts_with("2024-02-26"),
+        "{start}"
+    );
 }
 
 #[test]
 fn windows_hold_the_instant_and_tile_time() {
-    let zones = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"];
+    let zones = [
+        "UTC",
+        "Europe/Berlin",
+        "America/New_York",
+        "Australia/Lord_Howe",
+        "Asia/Kolkata",
+    ];
     let periods = ["30s", "7m", "1h", "5h", "1d", "3d", "7d", "2w", "30d", "1mo", "3mo"];
     for zone in zones.map(tz) {
         for period in periods.map(|p| Period::parse(p).unwrap()) {

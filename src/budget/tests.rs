@@ -165,7 +165,10 @@ fn each_budget_covers_only_its_own_requests() {
     };
     b.record_at(&kimi, 6.0, NOON);
     assert!(matches!(b.admit_at(&kimi, NOON), Verdict::Rejected { ref budget, .. } if &**budget == "deployment:3"));
-    assert!((remaining(&b.admit_at(&gpt, NOON)) - 5.0).abs() < 1e-9, "openai untouched");
+    assert!(
+        (remaining(&b.admit_at(&gpt, NOON)) - 5.0).abs() < 1e-9,
+        "openai untouched"
+    );
     b.record_at(&gpt, 6.0, NOON);
     assert!(matches!(b.admit_at(&gpt, NOON), Verdict::Rejected { ref budget, .. } if &**budget == "provider:openai"));
     // Another client on another provider only sees the gateway budget.
@@ -178,7 +181,11 @@ fn each_budget_covers_only_its_own_requests() {
     let Verdict::Admitted { tightest: Some(t) } = b.admit_at(&other, NOON) else {
         panic!()
     };
-    assert_eq!((&*t.budget, t.amount), ("client:ci", 5.0), "the tightest budget is shown");
+    assert_eq!(
+        (&*t.budget, t.amount),
+        ("client:ci", 5.0),
+        "the tightest budget is shown"
+    );
     // Before routing, only the budgets that need no deployment apply.
     let unrouted = Keys {
         deployment: None,
@@ -216,7 +223,10 @@ fn the_snapshot_holds_the_gauges() {
     let s = b.snapshot_at(NOON);
     assert_eq!(s.fleet, fleet::Status::Local);
     let g = &s.budgets[0];
-    assert_eq!((&*g.budget, g.limit, g.spent, g.remaining), ("gateway", 100.0, 30.0, 70.0));
+    assert_eq!(
+        (&*g.budget, g.limit, g.spent, g.remaining),
+        ("gateway", 100.0, 30.0, 70.0)
+    );
     assert_eq!((g.period_start, g.period_end), (1_717_200_000, 1_719_792_000));
     assert!(!g.fleet_read);
     b.record_at(&keys("me", "gpt"), 80.0, NOON);

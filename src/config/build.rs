@@ -187,6 +187,7 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
         files_read: Vec::new(),
         fingerprint: sha2::Digest::chain_update(sha2::Sha256::default(), text.as_bytes()),
     };
+    let budgets = super::budgets::take(&mut root, &mut resolver, &mut report);
 
     let general: raw::GeneralSettings = section(
         root.remove("general_settings"),
@@ -292,6 +293,7 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
             telemetry,
             currency,
             routing,
+            budgets,
         },
         warnings,
     })
