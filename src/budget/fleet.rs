@@ -2,14 +2,27 @@
 //!
 //! Each budget's query is `sum(increase(tollgate_cost_total{...}[Ns]))`
 //! evaluated at the read's instant, N being the seconds since its period
-//! started. `increase` sees through counter resets (a restarted replica
-//! starts its counter at 0). Its error is bounded by about one scrape
-//! interval of the fleet's spend at each end of the range: it extrapolates
-//! from the first and last samples to the range's edges, and a series born
-//! inside the range (a replica's first priced request after a start) loses
-//! what it counted before its first scrape. The backend must keep samples
-//! for the longest period (31 days for a monthly budget; Prometheus keeps
-//! 15 days by default). Spend reported in another currency is not counted.
+//! started, with the reporting currency's label and the budget's own
+//! (`tollgate_client`, `gen_ai_provider_name`) as matchers.
+//!
+//! How far the figure can be off:
+//!
+//! - Counter resets (a restarted replica's counter starts again at 0) are
+//!   seen through by `increase`.
+//! - `increase` extrapolates from a series' first and last samples towards
+//!   the range's edges (by up to about one scrape interval, and not below
+//!   the counter's zero), so each series can be off by about one scrape
+//!   interval of its spend at each end.
+//! - A series born inside the range (a replica's first priced request for a
+//!   client, model and provider after it started) counts nothing until its
+//!   second scrape, and then only part of its first sample.
+//! - Spend not yet scraped is missing: this replica adds its own spend since
+//!   the read, the others' shows at the next scrape and read (the
+//!   overshoot bound in [`super`]).
+//!
+//! The backend must keep samples for the longest period (31 days for a
+//! monthly budget; Prometheus keeps 15 days by default). Spend reported in
+//! another currency (before a change of `tollgate.spend`) is not counted.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -287,30 +287,34 @@ fn a_fleet_read_adds_the_other_replicas_and_local_spend_since_counts_on_top() {
 
 /// Replicas sharing one budget, each sending one request of `cost` per
 /// second while admitted, reading the fleet's spend every `refresh`
-/// seconds (staggered). Returns the fleet's total spend once all reject.
-fn simulate(replicas: usize, refresh: i64, cost: f64, limit: f64, reads: bool) -> f64 {
+/// seconds (staggered) from a backend that has it as of `lag` seconds ago
+/// (the scrape interval). Returns the fleet's total spend once all reject;
+/// `refresh == 0` means no reads at all.
+fn simulate(replicas: usize, refresh: i64, lag: i64, cost: f64, limit: f64) -> f64 {
     let engines: Vec<Budgets> = (0..replicas)
         .map(|_| engine(vec![spec(Scope::Gateway, limit, "1d", Action::Reject)]))
         .collect();
-    let mut spent_by = vec![0.0; replicas];
+    // The fleet's total at the start of each second.
+    let mut history = vec![0.0];
     let k = keys("me", "gpt");
     for second in 0..100_000 {
         let now = NOON + second;
-        let mut admitted_any = false;
+        let total = *history.last().unwrap();
+        let scraped = history[history.len().saturating_sub(1 + lag as usize)];
+        let mut spent = 0.0;
         for (r, b) in engines.iter().enumerate() {
-            // The backend has every replica's spend up to now (no scrape lag).
-            if reads && (second + r as i64) % refresh == 0 {
-                fleet_read(b, 0, now, spent_by.iter().sum());
+            if refresh > 0 && (second + r as i64) % refresh == 0 {
+                fleet_read(b, 0, now, scraped);
             }
             if matches!(b.admit_at(&k, now), Verdict::Admitted { .. }) {
                 b.record_at(&k, cost, now);
-                spent_by[r] += cost;
-                admitted_any = true;
+                spent += cost;
             }
         }
-        if !admitted_any {
-            return spent_by.iter().sum();
+        if spent == 0.0 {
+            return total;
         }
+        history.push(total + spent);
     }
     panic!("the budget never closed")
 }
@@ -319,18 +323,20 @@ fn simulate(replicas: usize, refresh: i64, cost: f64, limit: f64, reads: bool) -
 fn the_overshoot_stays_within_replicas_times_spend_per_refresh_plus_in_flight() {
     let (limit, cost) = (100.0, 0.7);
     for replicas in [1, 2, 3, 5] {
-        for refresh in [1, 5] {
-            let total = simulate(replicas, refresh, cost, limit, true);
-            let per_refresh = refresh as f64 * cost;
-            let bound = limit + replicas as f64 * per_refresh + replicas as f64 * cost;
+        for (refresh, lag) in [(1, 0), (5, 0), (5, 15)] {
+            let total = simulate(replicas, refresh, lag, cost, limit);
+            // Each replica spends `cost` a second: per refresh and scrape interval,
+            // and one request in flight when the limit is reached.
+            let per_interval = (refresh + lag) as f64 * cost;
+            let bound = limit + replicas as f64 * (per_interval + cost);
             assert!(total >= limit, "{replicas} replicas, {refresh} s: {total}");
             assert!(
                 total <= bound,
-                "{replicas} replicas, refresh {refresh} s: spent {total}, bound {bound}"
+                "{replicas} replicas, refresh {refresh} s, lag {lag} s: spent {total}, bound {bound}"
             );
         }
     }
     // Without fleet reads each replica spends the whole budget on its own.
-    let alone = simulate(3, 5, cost, limit, false);
+    let alone = simulate(3, 0, 0, cost, limit);
     assert!(alone >= 3.0 * limit, "{alone}");
 }
