@@ -501,3 +501,29 @@ fn wrong_reader_settings_name_their_key() {
     ));
     has(&p, "tollgate.budgets", "unknown field `prometheus`");
 }
+
+#[tokio::test]
+async fn a_hanging_prometheus_costs_one_refresh_interval_at_most() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let budgets = Budgets::new(settings(addr, Duration::from_millis(300)));
+    let started = std::time::Instant::now();
+    fleet::refresh(&budgets, &Upstream::new()).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let fleet::Status::Stale { error, last_ok, .. } = budgets.snapshot().fleet else {
+        panic!("not stale")
+    };
+    assert_eq!((error.as_str(), last_ok), ("timed out", None));
+    // Nothing known about the fleet: this replica's own spend still counts.
+    budgets.record(&CI, 10.0);
+    assert!(matches!(budgets.admit(&CI), Verdict::Rejected { .. }));
+    held.abort();
+}

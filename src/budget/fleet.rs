@@ -82,10 +82,15 @@ impl Status {
 /// first read (bounded by the refresh interval) happens before any request
 /// a budget covers is admitted.
 pub async fn start(budgets: Arc<Budgets>, upstream: Upstream) -> tokio::task::JoinHandle<()> {
+    let mut last = tokio::time::Instant::now();
     refresh(&budgets, &upstream).await;
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(jittered(refresh_interval(&budgets))).await;
+            // From the start of one read to the next: a read that took long
+            // (it times out within the interval) shortens the wait.
+            let wait = jittered(refresh_interval(&budgets)).saturating_sub(last.elapsed());
+            tokio::time::sleep(wait).await;
+            last = tokio::time::Instant::now();
             refresh(&budgets, &upstream).await;
         }
     })
@@ -214,6 +219,13 @@ const MAX_ANSWER: usize = 1 << 20;
 /// Runs one instant query at `at` and returns its single value (0 when the
 /// result is empty: nothing spent yet).
 async fn read(upstream: &Upstream, fleet: &Fleet, query: &str, at: i64) -> Result<f64, String> {
+    // The whole exchange fits in one refresh interval, so reads stay that close.
+    tokio::time::timeout(fleet.refresh, exchange(upstream, fleet, query, at))
+        .await
+        .map_err(|_| "timed out".to_string())?
+}
+
+async fn exchange(upstream: &Upstream, fleet: &Fleet, query: &str, at: i64) -> Result<f64, String> {
     let uri = format!(
         "{}/api/v1/query?query={}&time={at}",
         fleet.url.trim_end_matches('/'),
@@ -229,15 +241,11 @@ async fn read(upstream: &Upstream, fleet: &Fleet, query: &str, at: i64) -> Resul
     let request = request
         .body(Full::new(Bytes::new()))
         .map_err(|e| format!("bad query request: {e}"))?;
-    let timeout = fleet.refresh.max(Duration::from_secs(1));
-    let response = tokio::time::timeout(timeout, upstream.send(request))
-        .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(str::to_string)?;
+    let response = upstream.send(request).await.map_err(str::to_string)?;
     let status = response.status();
-    let body = tokio::time::timeout(timeout, Limited::new(response.into_body(), MAX_ANSWER).collect())
+    let body = Limited::new(response.into_body(), MAX_ANSWER)
+        .collect()
         .await
-        .map_err(|_| "timed out reading the answer".to_string())?
         .map_err(|e| format!("cannot read the answer: {e}"))?
         .to_bytes();
     parse(status, &body)

@@ -60,8 +60,9 @@ pub enum Verdict {
     Rejected {
         /// The budget's name (`client:automation`).
         budget: Arc<str>,
-        /// Its limit and spend, in the reporting currency.
+        /// Its limit, in the reporting currency.
         limit: f64,
+        /// Its spend in this period, in the reporting currency.
         spent: f64,
         /// When it resets (Unix seconds): the `Retry-After`.
         resets_at: i64,
@@ -140,13 +141,12 @@ fn now() -> i64 {
 impl Budgets {
     /// The engine for a config's budgets, with nothing spent yet.
     pub fn new(settings: Settings) -> Self {
-        let status = fleet::Status::initial(&settings);
         let budgets = Budgets {
             set: ArcSwap::from_pointee(Set {
                 settings: Arc::new(Settings::default()),
                 tracked: Vec::new(),
             }),
-            fleet: Mutex::new(status),
+            fleet: Mutex::new(fleet::Status::Local),
         };
         budgets.update(settings);
         budgets

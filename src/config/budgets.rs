@@ -67,13 +67,12 @@ struct OnLimit {
     soft_limits: Option<Vec<f64>>,
 }
 
-/// What the rest of the config offers budgets: groups, providers, clients.
+/// What the model list offers budgets: groups and providers.
 #[derive(Default)]
 struct Known {
     groups: BTreeSet<String>,
     /// Provider of each `model_list` entry (`None` when its model is invalid).
     providers: Vec<Option<&'static str>>,
-    clients: BTreeSet<String>,
 }
 
 /// Takes every budget key out of `root` and returns the checked budgets;
@@ -84,7 +83,7 @@ pub(super) fn take(root: &mut Map<String, Value>, resolver: &mut Resolver, repor
     deployments(root, &mut known, &mut specs, report);
     let provider_config = section(root, "router_settings").and_then(|s| s.remove("provider_budget_config"));
     providers(provider_config, &known, &mut specs, report);
-    clients(root, &mut known, &mut specs, report);
+    clients(root, &mut specs, report);
     let (max, duration, zone) = match section(root, "litellm_settings") {
         Some(s) => (
             s.remove("max_budget"),
@@ -218,7 +217,7 @@ fn either(entry: &mut Map<String, Value>, a: &str, b: &str, at: &str, report: &m
 }
 
 /// `max_budget` and `budget_duration` on each `tollgate.clients` entry.
-fn clients(root: &mut Map<String, Value>, known: &mut Known, specs: &mut Vec<Spec>, report: &mut Report) {
+fn clients(root: &mut Map<String, Value>, specs: &mut Vec<Spec>, report: &mut Report) {
     let Some(Value::Array(clients)) = section(root, "tollgate").and_then(|t| t.get_mut("clients")) else {
         return;
     };
@@ -229,7 +228,6 @@ fn clients(root: &mut Map<String, Value>, known: &mut Known, specs: &mut Vec<Spe
             .unwrap_or("")
             .trim()
             .to_string();
-        known.clients.insert(name.clone());
         let Some(client) = client.as_object_mut() else { continue };
         let (max, duration) = (client.remove("max_budget"), client.remove("budget_duration"));
         if max.is_none() && duration.is_none() {
