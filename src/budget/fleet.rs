@@ -23,6 +23,9 @@
 //! The backend must keep samples for the longest period (31 days for a
 //! monthly budget; Prometheus keeps 15 days by default). Spend reported in
 //! another currency (before a change of `tollgate.spend`) is not counted.
+//! Each read scans the period's samples of the matching series: cheap for
+//! a few series, worth a recording rule (or a base read plus short deltas)
+//! for a monthly budget over many clients and models.
 
 use std::sync::Arc;
 use std::time::Duration;
