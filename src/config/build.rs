@@ -171,6 +171,7 @@ pub fn load_noting(
         referenced: Vec::new(),
         fingerprint: sha2::Digest::chain_update(sha2::Sha256::default(), text.as_bytes()),
     };
+    let budgets = super::budgets::take(&mut root, &mut resolver, &mut report);
 
     let general: raw::GeneralSettings = section(
         root.remove("general_settings"),
@@ -276,6 +277,7 @@ pub fn load_noting(
             telemetry,
             currency,
             routing,
+            budgets,
         },
         warnings,
     })

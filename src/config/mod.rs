@@ -1,6 +1,7 @@
 //! The running configuration: LiteLLM's YAML parsed, every key checked,
 //! references resolved, and built into a `Config` that cannot be wrong.
 
+mod budgets;
 mod build;
 mod clients;
 mod deployment;
@@ -84,6 +85,8 @@ pub struct Config {
     pub currency: crate::spend::Currency,
     /// Strategy, retries, fallbacks, cooldowns, aliases.
     pub routing: routing::Routing,
+    /// Spend budgets and where the fleet's spend is read (`crate::budget`).
+    pub budgets: crate::budget::Settings,
 }
 
 impl Config {
