@@ -11,7 +11,8 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::build::{seconds, typed, Report};
+use super::build::{typed, Report};
+use super::numbers::seconds;
 use super::resolve::Resolver;
 use crate::budget::{Action, Fleet, Period, Scope, Settings, Spec};
 use crate::secret::Secret;
