@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod budget;
 pub mod config;
 pub mod error;
 pub mod forward;

@@ -2,7 +2,6 @@
 //! and resolve it completely, and swap it in only if it is good and really
 //! changed. A bad file keeps the running config and says why.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -21,7 +20,9 @@ pub struct ConfigStatus {
     pub loaded_at: u64,
     /// `true` when the last attempt failed and an older config still serves.
     pub last_reload_failed: bool,
-    /// The problems of the last failed attempt (cleared by a success).
+    /// The problems of the last failed attempt (cleared by a success), each
+    /// by place and kind only: this is served without authentication, so it
+    /// never quotes the file.
     pub last_error: Option<String>,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
@@ -82,22 +83,28 @@ pub struct Reloader {
 impl Reloader {
     /// Loads, validates and swaps. Never panics, never half-applies.
     pub fn reload(&self, trigger: &'static str) -> Outcome {
+        self.reload_noting(trigger, &mut Vec::new())
+    }
+
+    /// `reload`, listing in `referenced` the secret files the file names
+    /// (read or not), so the watcher also follows those of a refused file.
+    fn reload_noting(&self, trigger: &'static str, referenced: &mut Vec<PathBuf>) -> Outcome {
         let started = Instant::now();
-        self.apply(trigger, started, self.load())
+        self.apply(trigger, started, self.load(referenced))
     }
 
     /// Swaps only if the file changed since it was loaded, and says nothing
     /// otherwise: closes the gap between the first load and the first watch.
-    fn catch_up(&self) {
+    fn catch_up(&self, referenced: &mut Vec<PathBuf>) {
         let started = Instant::now();
-        let loaded = self.load();
+        let loaded = self.load(referenced);
         if !matches!(&loaded, Ok(l) if l.config.fingerprint == self.gateway.config().fingerprint) {
             self.apply("catch-up", started, loaded);
         }
     }
 
-    fn load(&self) -> Result<config::Loaded, Vec<config::Problem>> {
-        config::load_file(&self.path, &config::process_env).and_then(|loaded| {
+    fn load(&self, referenced: &mut Vec<PathBuf>) -> Result<config::Loaded, Vec<config::Problem>> {
+        config::load_file_noting(&self.path, &config::process_env, referenced).and_then(|loaded| {
             let c = &loaded.config;
             if !self.loopback && !c.requires_key() && !c.allow_unauthenticated {
                 let message = "the new config has no master_key or client keys while listening beyond loopback";
@@ -162,19 +169,18 @@ impl Reloader {
         outcome
     }
 
-    fn rewatch(&self, watch: Option<&mut watch::FolderWatch>) {
+    /// Watches the files that matter: the config, the running config's
+    /// secret files, and those the last attempt named (a secret that was
+    /// missing reloads when it appears).
+    fn rewatch(&self, watch: Option<&mut watch::FolderWatch>, attempted: &[PathBuf]) {
         if let Some(w) = watch {
-            for (folder, error) in w.set(self.folders()) {
+            let mut files = vec![self.path.clone()];
+            files.extend(self.gateway.config().secret_files.iter().cloned());
+            files.extend(attempted.iter().cloned());
+            for (folder, error) in w.set(&files) {
                 tracing::warn!(folder = %folder.display(), %error, "cannot watch this folder; reload with SIGHUP");
             }
         }
-    }
-
-    /// The folders to watch: the config's and each secret file's.
-    fn folders(&self) -> BTreeSet<PathBuf> {
-        let mut folders = BTreeSet::from([watch::folder_of(&self.path)]);
-        folders.extend(self.gateway.config().secret_files.iter().map(|f| watch::folder_of(f)));
-        folders
     }
 
     /// Reloads on every watched change (unless `watch` is off) and on
@@ -202,8 +208,10 @@ impl Reloader {
         };
         let this = Arc::new(self);
         // Watch before returning, then catch up on anything changed since the first load.
-        this.rewatch(watch.as_mut());
-        this.catch_up();
+        let mut referenced = Vec::new();
+        this.rewatch(watch.as_mut(), &referenced);
+        this.catch_up(&mut referenced);
+        this.rewatch(watch.as_mut(), &referenced);
         tokio::spawn(async move {
             loop {
                 let trigger = tokio::select! {
@@ -213,9 +221,14 @@ impl Reloader {
                 };
                 let reloader = this.clone();
                 // Parsing and reading files is blocking work; keep it off the request threads.
-                let _ = tokio::task::spawn_blocking(move || reloader.reload(trigger)).await;
+                let attempt = tokio::task::spawn_blocking(move || {
+                    let mut referenced = Vec::new();
+                    reloader.reload_noting(trigger, &mut referenced);
+                    referenced
+                });
+                let referenced = attempt.await.unwrap_or_default();
                 // Secret files may have moved to other folders.
-                this.rewatch(watch.as_mut());
+                this.rewatch(watch.as_mut(), &referenced);
             }
         })
     }

@@ -57,7 +57,7 @@ fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("TG_TEST_KEY") && stderr.contains("model_list[0] (m)"),
+        stderr.contains("TG_TEST_KEY") && stderr.contains("model_list[0] litellm_params.api_key"),
         "{stderr}"
     );
 
@@ -70,7 +70,9 @@ fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("2 problem(s)") && stderr.contains("TG_UNSET_A") && stderr.contains("model_list[1] (b)"),
+        stderr.contains("2 problem(s)")
+            && stderr.contains("TG_UNSET_A")
+            && stderr.contains("model_list[1] litellm_params.model"),
         "{stderr}"
     );
 

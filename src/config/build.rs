@@ -2,7 +2,7 @@
 //! each section, resolve references, validate, and collect every problem.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::clients::keys;
 use super::deployment::model_list;
 use super::litellm_keys as litellm;
+use super::numbers;
 use super::raw;
 use super::resolve::Resolver;
 use super::routing;
@@ -86,20 +87,10 @@ impl Report {
     }
 }
 
-fn parse_yaml(text: &str) -> Result<Value, Problem> {
-    let mut options = serde_saphyr::options::Options::default();
-    // `yes`/`on` stay strings: only `true`/`false` are booleans.
-    options.strict_booleans = true;
-    serde_saphyr::from_str_with_options::<Value>(text, options).map_err(|e| Problem {
-        at: "yaml".into(),
-        message: e.to_string(),
-    })
-}
-
 /// Deserializes an audited section into its typed form.
 pub(super) fn typed<T: DeserializeOwned>(value: Value, at: &str, report: &mut Report) -> Option<T> {
     serde_json::from_value(value)
-        .map_err(|e| report.problem(at, e.to_string()))
+        .map_err(|e| report.problem(at, super::yaml::serde_message(&e.to_string())))
         .ok()
 }
 
@@ -136,33 +127,25 @@ pub(super) fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// Seconds given as a number or a numeric string, positive and finite.
-pub(super) fn seconds(v: &Value) -> Result<f64, String> {
-    let n = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    };
-    match n {
-        Some(n) if n.is_finite() && n > 0.0 => Ok(n),
-        _ => Err(format!("must be a positive number of seconds, found {v}")),
-    }
-}
-
-/// Optional seconds: `None` when absent, and when invalid, with a problem
-/// reported at `at`.
-pub(super) fn seconds_at(v: Option<&Value>, at: &str, report: &mut Report) -> Option<f64> {
-    v.and_then(|v| seconds(v).map_err(|e| report.problem(at, e)).ok())
-}
-
 /// Loads a config from text; `base_dir` anchors relative `file:` references.
 pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
+    load_noting(text, base_dir, env, &mut Vec::new())
+}
+
+/// `load_str` that also lists every `file:` reference it met in `referenced`,
+/// read or not, so a watcher can follow files of a config that failed.
+pub fn load_noting(
+    text: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    referenced: &mut Vec<PathBuf>,
+) -> Result<Loaded, Vec<Problem>> {
     let mut report = Report {
         problems: Vec::new(),
         ignored: BTreeMap::new(),
         notes: Vec::new(),
     };
-    let root = parse_yaml(text).map_err(|p| vec![p])?;
+    let root = super::yaml::parse(text).map_err(|p| vec![p])?;
     let Value::Object(mut root) = root else {
         let found = kind(&root);
         return Err(vec![Problem {
@@ -185,12 +168,15 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
         config_env: environment_variables(root.remove("environment_variables"), &mut report),
         base_dir: base_dir.to_path_buf(),
         files_read: Vec::new(),
+        referenced: Vec::new(),
         fingerprint: sha2::Digest::chain_update(sha2::Sha256::default(), text.as_bytes()),
     };
+    let budgets = super::budgets::take(&mut root, &mut resolver, &mut report);
 
     let general: raw::GeneralSettings = section(
         root.remove("general_settings"),
         &["master_key", "max_request_size_mb"],
+        numbers::GENERAL,
         litellm::GENERAL_SETTINGS,
         "general_settings",
         &mut report,
@@ -217,6 +203,7 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
     let router: raw::RoutingEntry = section(
         root.remove("router_settings"),
         &router_keys,
+        numbers::ROUTING,
         litellm::ROUTER_SETTINGS,
         "router_settings",
         &mut report,
@@ -224,6 +211,7 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
     let litellm_routing: raw::RoutingEntry = section(
         root.remove("litellm_settings"),
         &litellm_keys,
+        numbers::ROUTING,
         litellm::LITELLM_SETTINGS,
         "litellm_settings",
         &mut report,
@@ -237,6 +225,7 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
             "spend",
             "stream_idle_timeout",
         ],
+        numbers::TOLLGATE,
         &[],
         "tollgate",
         &mut report,
@@ -266,14 +255,10 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
     let telemetry = settings::telemetry(own.telemetry, &mut resolver, &mut report);
     let currency = settings::currency(own.spend, &mut report);
     let keys = keys(&general, own.clients, &groups, &mut resolver, &mut report);
+    // Bounded by `numbers::GENERAL`, so the product fits a usize.
     let max_mb = general.max_request_size_mb.unwrap_or(DEFAULT_MAX_BODY_MB);
-    if !(max_mb.is_finite() && max_mb > 0.0) {
-        report.problem(
-            "general_settings.max_request_size_mb",
-            "must be a positive number of MiB",
-        );
-    }
 
+    referenced.clone_from(&resolver.referenced);
     if !report.problems.is_empty() {
         return Err(report.problems);
     }
@@ -292,15 +277,18 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
             telemetry,
             currency,
             routing,
+            budgets,
         },
         warnings,
     })
 }
 
-/// Audits and parses one optional section; a broken section yields its default.
+/// Audits, bounds the numbers of, and parses one optional section; a broken
+/// section yields its default.
 fn section<T: DeserializeOwned + Default>(
     value: Option<Value>,
     implemented: &[&str],
+    bounds: &[(&str, numbers::Bound)],
     known: &[&str],
     name: &str,
     report: &mut Report,
@@ -309,6 +297,7 @@ fn section<T: DeserializeOwned + Default>(
         return T::default();
     };
     report.audit(&mut map, implemented, known, &format!("{name}."), "");
+    numbers::check(&mut map, bounds, &format!("{name}."), report);
     typed(Value::Object(map), name, report).unwrap_or_default()
 }
 

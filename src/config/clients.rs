@@ -32,12 +32,13 @@ pub(super) fn keys(
     let mut digests: HashSet<[u8; 32]> = master.into_iter().collect();
     let mut out = Vec::new();
     for (i, client) in clients.into_iter().enumerate() {
-        let at = format!("tollgate.clients[{i}] ({})", client.name);
+        // The position, not the name: problems carry no file content.
+        let at = format!("tollgate.clients[{i}]");
         let name = client.name.trim();
         if name.is_empty() {
             report.problem(&at, "name is empty");
         } else if !names.insert(name.to_string()) {
-            report.problem(&at, format!("the client name `{name}` is used twice"));
+            report.problem(&at, "the name is already used by an earlier client");
         }
         let digest = match (&client.key, &client.key_sha256) {
             (Some(raw), None) => match resolver.resolve(raw) {
@@ -72,12 +73,9 @@ pub(super) fn keys(
             }
         }
         let models = client.models.map(|models| {
-            for m in &models {
+            for (j, m) in models.iter().enumerate() {
                 if !groups.contains_key(m.as_str()) {
-                    report.problem(
-                        format!("{at} models"),
-                        format!("`{m}` is not a model_name in model_list"),
-                    );
+                    report.problem(format!("{at} models[{j}]"), "is not a model_name in model_list");
                 }
             }
             models.into_iter().map(Arc::from).collect()

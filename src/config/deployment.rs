@@ -8,8 +8,9 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 use serde_json::Value;
 
-use super::build::{kind, mapping, scalar, seconds_at, typed, Report};
+use super::build::{kind, mapping, scalar, typed, Report};
 use super::litellm_keys as litellm;
+use super::numbers::{self, seconds_at};
 use super::raw;
 use super::resolve::Resolver;
 use super::routing::Defaults;
@@ -51,12 +52,9 @@ pub(super) fn model_list(
     }
     let mut out = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
-        let name = entry
-            .get("model_name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
-        let at = format!("model_list[{index}] ({name})");
+        // The position, not the model_name: problems reach the unauthenticated
+        // readiness endpoint, and names are the file's content.
+        let at = format!("model_list[{index}]");
         if let Some(d) = deployment(entry, index, &at, defaults, resolver, report) {
             out.push(Arc::new(d));
         }
@@ -98,7 +96,15 @@ fn deployment(
     report.audit(&mut entry, ENTRY_KEYS, litellm::MODEL_ENTRY, "", at);
     if let Some(params) = entry.get_mut("litellm_params") {
         match params {
-            Value::Object(params) => report.audit(params, PARAM_KEYS, litellm::LITELLM_PARAMS, "litellm_params.", at),
+            Value::Object(params) => {
+                report.audit(params, PARAM_KEYS, litellm::LITELLM_PARAMS, "litellm_params.", at);
+                numbers::check(
+                    params,
+                    numbers::LITELLM_PARAMS,
+                    &format!("{at} litellm_params."),
+                    report,
+                );
+            }
             other => {
                 report.problem(at, format!("litellm_params must be a mapping, found {}", kind(other)));
                 return None;
@@ -123,7 +129,7 @@ fn deployment(
     let provider = resolve("model", &params.model, report).and_then(|model| {
         providers::parse_model(&model)
             .map(|(provider, upstream)| (provider, upstream.to_string()))
-            .map_err(|e| report.problem(format!("{at} litellm_params.model"), e))
+            .map_err(|e| report.problem(format!("{at} litellm_params.model"), model_problem(&model, e)))
             .ok()
     });
     // LiteLLM's `openai/chat_completions/<model>` says "chat only" in the name.
@@ -193,9 +199,6 @@ fn deployment(
             None
         }
     };
-    if params.weight.is_some_and(|w| !(w.is_finite() && w > 0.0)) {
-        report.problem(format!("{at} litellm_params.weight"), "must be a positive number");
-    }
     let wire = provider.as_ref().map_or(Wire::OpenAi, |p| p.0.wire);
     // Built once here, not per request; configured headers may set their own.
     let auth_name = match wire {
@@ -305,6 +308,21 @@ fn serves(
                 vec![Format::Chat]
             }
         }
+    }
+}
+
+/// `parse_model`'s message when it names only a provider from LiteLLM's list
+/// (a closed set); otherwise one that quotes nothing of the value, which may
+/// have come from a secret reference.
+fn model_problem(model: &str, message: String) -> String {
+    match model.split_once('/') {
+        None => "has no provider prefix; write it as `openai/<model>` for an OpenAI-compatible server".into(),
+        Some((_, "")) => "names no model after the provider prefix".into(),
+        Some(_) if message.contains("does not support yet") => message,
+        Some(_) => match message.split_once("(supported: ") {
+            Some((_, list)) => format!("names an unknown provider (supported: {list}"),
+            None => "names an unknown provider".into(),
+        },
     }
 }
 

@@ -1,15 +1,18 @@
 //! The running configuration: LiteLLM's YAML parsed, every key checked,
 //! references resolved, and built into a `Config` that cannot be wrong.
 
+mod budgets;
 mod build;
 mod clients;
 mod deployment;
 pub mod litellm_keys;
+mod numbers;
 mod raw;
 mod resolve;
 pub mod routing;
 mod settings;
 pub mod watch;
+mod yaml;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,14 +27,19 @@ use crate::providers::{Endpoint, Provider};
 use crate::secret::Secret;
 
 pub use build::load_str;
+pub use numbers::{MAX_SECONDS, MIN_SECONDS};
+pub use resolve::MAX_SECRET_FILE_BYTES;
 pub use settings::TelemetrySettings;
 
 /// One thing wrong with a config file, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// Where: `model_list[1] (openrouter-free) litellm_params.api_key`, a section, or `yaml`.
+    /// Where: a key path (`model_list[1] litellm_params.api_key`), or
+    /// `yaml line L, column C`. Never a value from the file: problems are
+    /// logged and shown on the unauthenticated readiness endpoint.
     pub at: String,
-    /// What is wrong, in a sentence.
+    /// What is wrong, in a sentence that quotes nothing from the file (key
+    /// names and references such as environment variable names aside).
     pub message: String,
 }
 
@@ -77,6 +85,8 @@ pub struct Config {
     pub currency: crate::spend::Currency,
     /// Strategy, retries, fallbacks, cooldowns, aliases.
     pub routing: routing::Routing,
+    /// Spend budgets and where the fleet's spend is read (`crate::budget`).
+    pub budgets: crate::budget::Settings,
 }
 
 impl Config {
@@ -239,16 +249,30 @@ impl Deployment {
     }
 }
 
+/// The largest config file read: 16 MiB, some thousands of `model_list`
+/// entries; a device or a runaway file is refused instead of read forever.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Reads and loads a config file. `env` looks up environment variables.
 pub fn load_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    load_file_noting(path, env, &mut Vec::new())
+}
+
+/// `load_file` that also lists the `file:` secrets the config names, read or
+/// not, in `referenced` (for the watcher).
+pub fn load_file_noting(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    referenced: &mut Vec<PathBuf>,
+) -> Result<Loaded, Vec<Problem>> {
+    let text = resolve::read_regular(path, MAX_CONFIG_BYTES).map_err(|e| {
         vec![Problem {
-            at: path.display().to_string(),
-            message: format!("cannot read the config file: {e}"),
+            at: "config".into(),
+            message: format!("the config file {e}"),
         }]
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    load_str(&text, base_dir, env)
+    build::load_noting(&text, base_dir, env, referenced)
 }
 
 /// The process environment, for `load_file`.

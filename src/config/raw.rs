@@ -37,7 +37,8 @@ pub struct LitellmParams {
     #[serde(default)]
     pub api_base: Option<String>,
     /// The provider key, sent as `Authorization: Bearer <key>`. Usually
-    /// `os.environ/NAME` or `file:/path/to/secret`.
+    /// `os.environ/NAME` or `file:/path/to/secret` (a regular file of at most
+    /// 64 KiB; devices and FIFOs are refused).
     #[serde(default)]
     pub api_key: Option<String>,
     /// Headers added to every upstream request of this entry.
@@ -47,7 +48,8 @@ pub struct LitellmParams {
     #[serde(default)]
     pub extra_headers: Option<BTreeMap<String, Value>>,
     /// Seconds to wait for the provider's response head (number or numeric
-    /// string). Default: `litellm_settings.request_timeout`, else 600.
+    /// string; 0.001 to 2592000, i.e. 30 days, like every duration in this
+    /// file). Default: `litellm_settings.request_timeout`, else 600.
     #[serde(default)]
     pub timeout: Option<Value>,
     /// Answer with this text without calling any provider (LiteLLM's mock).
@@ -59,23 +61,24 @@ pub struct LitellmParams {
     /// serves `/responses` itself, so they pass through.
     #[serde(default)]
     pub use_chat_completions_api: Option<bool>,
-    /// Seconds to the first streamed chunk (default: `stream_timeout` of
+    /// Seconds (0.001 to 30 days) to the first streamed chunk (default: `stream_timeout` of
     /// `router_settings`, else the entry's `timeout`).
     #[serde(default)]
     pub stream_timeout: Option<Value>,
-    /// Requests per minute this deployment takes; also its share under `simple-shuffle`.
+    /// Requests per minute this deployment takes (at most 10^12); also its share under `simple-shuffle`.
     #[serde(default)]
     pub rpm: Option<u64>,
-    /// Tokens per minute this deployment takes.
+    /// Tokens per minute this deployment takes (at most 10^12).
     #[serde(default)]
     pub tpm: Option<u64>,
-    /// Share of the group's traffic under `simple-shuffle`.
+    /// Share of the group's traffic under `simple-shuffle` (above 0, at most 10^6).
     #[serde(default)]
     pub weight: Option<f64>,
-    /// Priority tier: the lowest `order` with a healthy deployment serves.
+    /// Priority tier (0 to 10^6): the lowest `order` with a healthy deployment serves.
     #[serde(default)]
     pub order: Option<u32>,
-    /// USD per input token, overriding the bundled price.
+    /// USD per input token, overriding the bundled price. Every price is 0 to 1:
+    /// more is a price per thousand or million tokens in the wrong key.
     #[serde(default)]
     pub input_cost_per_token: Option<f64>,
     /// USD per output token, overriding the bundled price.
@@ -99,7 +102,7 @@ pub struct GeneralSettings {
     /// The admin key: may call every model. `os.environ/NAME` recommended.
     #[serde(default)]
     pub master_key: Option<String>,
-    /// Largest request body accepted, in MiB (default 32).
+    /// Largest request body accepted, in MiB (default 32, above 0, at most 1024).
     #[serde(default)]
     pub max_request_size_mb: Option<f64>,
 }
@@ -112,13 +115,13 @@ pub struct RoutingEntry {
     /// `simple-shuffle` (default), `least-busy` or `latency-based-routing`.
     #[serde(default)]
     pub routing_strategy: Option<String>,
-    /// Retries of a failed request within its model group (default 0).
+    /// Retries of a failed request within its model group (default 0, at most 100).
     #[serde(default)]
     pub num_retries: Option<u32>,
     /// Retries per error class, overriding `num_retries`: keys
     /// `AuthenticationErrorRetries`, `TimeoutErrorRetries`,
     /// `RateLimitErrorRetries`, `ContentPolicyViolationErrorRetries`,
-    /// `InternalServerErrorRetries`, `BadRequestErrorRetries`.
+    /// `InternalServerErrorRetries`, `BadRequestErrorRetries` (each at most 100).
     #[serde(default)]
     pub retry_policy: Option<BTreeMap<String, u32>>,
     /// `[{group: [fallback, ...]}]`: where a failed request goes next.
@@ -133,13 +136,14 @@ pub struct RoutingEntry {
     /// Fallbacks for every group that names none of its own.
     #[serde(default)]
     pub default_fallbacks: Option<Vec<String>>,
-    /// The most fallback groups one request tries (default 5).
+    /// The most fallback groups one request tries (default 5, at most 100).
     #[serde(default)]
     pub max_fallbacks: Option<u32>,
-    /// Failures a deployment may have within a minute before it cools down (default 3).
+    /// Failures a deployment may have within a minute before it cools down
+    /// (default 3, at most 10^6).
     #[serde(default)]
     pub allowed_fails: Option<u32>,
-    /// Seconds a failing deployment is skipped (default 5).
+    /// Seconds a failing deployment is skipped (default 5; 0.001 to 30 days).
     #[serde(default)]
     pub cooldown_time: Option<Value>,
     /// Whole-request timeout in seconds for entries that set none (default 600).
@@ -164,7 +168,7 @@ pub struct TollgateSettings {
     #[serde(default)]
     pub clients: Vec<ClientEntry>,
     /// Longest silence allowed between two chunks of a stream, in seconds
-    /// (default 300), so a stalled provider cannot hold a client forever.
+    /// (default 300; 0.001 to 30 days), so a stalled provider cannot hold a client forever.
     #[serde(default)]
     pub stream_idle_timeout: Option<Value>,
     /// Serve without any key even when listening beyond loopback. Off by
@@ -198,7 +202,7 @@ pub struct TelemetryEntry {
     /// `service.name` of the exported resource (default `tollgate`).
     #[serde(default)]
     pub service_name: Option<String>,
-    /// Seconds between metric exports (default 60, as OTel's).
+    /// Seconds between metric exports (default 60, as OTel's; at most 30 days).
     #[serde(default)]
     pub export_interval: Option<Value>,
     /// Record prompts and completions on spans. Off: they never leave the gateway.
@@ -213,7 +217,7 @@ pub struct SpendEntry {
     /// ISO 4217 code, e.g. `EUR` (default `USD`).
     #[serde(default)]
     pub currency: Option<String>,
-    /// Units of `currency` per US dollar, e.g. `0.92`. Required unless USD.
+    /// Units of `currency` per US dollar, e.g. `0.92` (above 0, at most 10^6). Required unless USD.
     #[serde(default)]
     pub per_usd: Option<f64>,
 }
@@ -224,7 +228,8 @@ pub struct SpendEntry {
 pub struct ClientEntry {
     /// The client's name: the label that says who used which model.
     pub name: String,
-    /// The key as a secret reference (`os.environ/NAME`, `file:/path`) or,
+    /// The key as a secret reference (`os.environ/NAME`, `file:/path` to a
+    /// regular file of at most 64 KiB) or,
     /// discouraged, a literal.
     #[serde(default)]
     pub key: Option<String>,

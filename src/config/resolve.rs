@@ -1,6 +1,7 @@
 //! Secret and environment references: `os.environ/NAME` (LiteLLM's) and
 //! `file:PATH` (tollgate's, for Kubernetes Secret volumes that rotate).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -16,6 +17,8 @@ pub struct Resolver<'a> {
     pub base_dir: PathBuf,
     /// Every file a `file:` reference read, so a watcher can follow them.
     pub files_read: Vec<PathBuf>,
+    /// Every file a `file:` reference named, read or not.
+    pub referenced: Vec<PathBuf>,
     /// Digest of everything read (config text and secret files): a reload
     /// swaps only when this changes.
     pub fingerprint: Sha256,
@@ -40,8 +43,9 @@ impl Resolver<'_> {
         }
         if let Some(path) = raw.strip_prefix(FILE_PREFIX) {
             let path = self.base_dir.join(Path::new(path.trim()));
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("secret file {} cannot be read: {}", path.display(), e.kind()))?;
+            // Watched even when it cannot be read yet, so its arrival reloads.
+            self.referenced.push(path.clone());
+            let text = read_regular(&path, MAX_SECRET_FILE_BYTES).map_err(|e| format!("secret file {e}"))?;
             self.fingerprint.update(path.as_os_str().as_encoded_bytes());
             self.fingerprint.update(text.as_bytes());
             self.files_read.push(path);
@@ -50,6 +54,42 @@ impl Resolver<'_> {
         }
         Ok(raw.to_string())
     }
+}
+
+/// The largest `file:` secret: 64 KiB. Keys, tokens and certificates fit
+/// many times over; `/dev/zero` or a misnamed log file is refused at once.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a regular file of at most `limit` bytes as UTF-8. Devices, FIFOs,
+/// sockets and folders are refused before they are opened: reading one may
+/// never end (`/dev/zero`) or never start (a FIFO without a writer blocks the
+/// open). The type is checked again on the opened file, and the read stops one
+/// byte past the limit whatever the metadata said, so a file that grows or is
+/// swapped in between cannot make the read unbounded. The error names the
+/// file and the kind of problem, never its content.
+pub fn read_regular(path: &Path, limit: u64) -> Result<String, String> {
+    let name = path.display();
+    let regular = |meta: &std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(format!(
+                "{name} is not a regular file (a device, FIFO, socket or folder)"
+            ));
+        }
+        if meta.len() > limit {
+            return Err(format!("{name} is larger than {limit} bytes"));
+        }
+        Ok(())
+    };
+    let cannot = |e: std::io::Error| format!("{name} cannot be read: {}", e.kind());
+    regular(&std::fs::metadata(path).map_err(cannot)?)?;
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    regular(&file.metadata().map_err(cannot)?)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("{name} is larger than {limit} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8 text"))
 }
 
 #[cfg(test)]
@@ -62,6 +102,7 @@ mod tests {
             config_env: vec![],
             base_dir: std::env::temp_dir(),
             files_read: vec![],
+            referenced: vec![],
             fingerprint: Sha256::new(),
         }
     }
@@ -88,5 +129,35 @@ mod tests {
         assert_eq!(r.resolve("file:key").unwrap(), "sk-file");
         assert_eq!(r.files_read, vec![dir.path().join("key")]);
         assert!(r.resolve("file:missing").unwrap_err().contains("missing"));
+        assert_eq!(r.referenced.len(), 2, "a missing file is still watched");
+    }
+
+    #[test]
+    fn file_references_are_bounded_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'k'; MAX_SECRET_FILE_BYTES as usize + 1]).unwrap();
+        std::fs::write(dir.path().join("fits"), vec![b'k'; MAX_SECRET_FILE_BYTES as usize]).unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let env = |_: &str| None;
+        let mut r = resolver(&env);
+        r.base_dir = dir.path().to_path_buf();
+        let started = std::time::Instant::now();
+        for (reference, expect) in [
+            ("file:/dev/zero", "not a regular file"),
+            ("file:fifo", "not a regular file"),
+            ("file:.", "not a regular file"),
+            ("file:big", "larger than 65536 bytes"),
+        ] {
+            let e = r.resolve(reference).unwrap_err();
+            assert!(e.contains(expect), "{reference}: {e}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(r.resolve("file:fits").unwrap().len(), MAX_SECRET_FILE_BYTES as usize);
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::build::{seconds_at, Report};
+use super::build::Report;
+use super::numbers::seconds_at;
 use super::raw::RoutingEntry;
 use super::Deployment;
 
@@ -152,10 +153,10 @@ pub(super) fn routing(
             ));
             Strategy::SimpleShuffle
         }
-        Some(other) => {
+        Some(_) => {
             report.problem(
                 "router_settings.routing_strategy",
-                format!("unknown strategy `{other}` (simple-shuffle, least-busy, latency-based-routing)"),
+                "unknown strategy (simple-shuffle, least-busy, latency-based-routing)",
             );
             Strategy::SimpleShuffle
         }

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::build::{seconds_at, Report};
+use super::build::Report;
+use super::numbers::seconds_at;
 use super::raw;
 use super::resolve::Resolver;
 use crate::secret::Secret;
@@ -73,12 +74,21 @@ pub(super) fn currency(raw: Option<raw::SpendEntry>, report: &mut Report) -> Cur
         (true, rate) => rate.unwrap_or(1.0),
         (false, Some(rate)) => rate,
         (false, None) => {
-            report.problem("tollgate.spend.per_usd", format!("is needed to report spend in {code}"));
+            report.problem(
+                "tollgate.spend.per_usd",
+                "is needed to report spend in a currency other than USD",
+            );
             return Currency::usd();
         }
     };
-    Currency::new(&code, per_usd).unwrap_or_else(|e| {
-        report.problem("tollgate.spend", e);
+    // `Currency::new` quotes the values; say what is wrong without them.
+    Currency::new(&code, per_usd).unwrap_or_else(|_| {
+        let (at, message) = if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+            ("tollgate.spend.currency", "must be three letters (ISO 4217, e.g. EUR)")
+        } else {
+            ("tollgate.spend.per_usd", "must be above 0, and 1 for USD")
+        };
+        report.problem(at, message);
         Currency::usd()
     })
 }

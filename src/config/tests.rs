@@ -63,11 +63,11 @@ general_settings:
 "#;
     let found = problems(yaml);
     let expect = [
-        "model_list[0] (a) litellm_params.api_key: environment variable MISSING_ONE is not set",
-        "model_list[1] (b) litellm_params.model: provider `anthropic` is a LiteLLM provider tollgate does not support yet",
-        "model_list[2] (c) litellm_params.api_base: must start with http:// or https://",
-        "model_list[3] (): unknown key `litellm_params.tiemout`",
-        "model_list[2] (c) litellm_params.headers.Host: is set by the gateway itself",
+        "model_list[0] litellm_params.api_key: environment variable MISSING_ONE is not set",
+        "model_list[1] litellm_params.model: provider `anthropic` is a LiteLLM provider tollgate does not support yet",
+        "model_list[2] litellm_params.api_base: must start with http:// or https://",
+        "model_list[3]: unknown key `litellm_params.tiemout`",
+        "model_list[2] litellm_params.headers.Host: is set by the gateway itself",
         "general_settings.master_key: environment variable MISSING_TWO is not set",
     ];
     for e in expect {
@@ -95,7 +95,7 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
         1,
         "{w}"
     );
-    assert!(w.contains("(in model_list[0] (m), model_list[1] (n))"), "{w}");
+    assert!(w.contains("(in model_list[0], model_list[1])"), "{w}");
     for key in [
         "litellm_settings.drop_params",
         "litellm_settings.cache",
@@ -137,10 +137,13 @@ fn yes_and_on_are_strings_not_booleans() {
 
 #[test]
 fn broken_yaml_says_where() {
-    let found = problems("model_list:\n  - model_name: [unclosed\n");
+    let found = problems("model_list:\n  - model_name: [canary-value\n");
     assert_eq!(found.len(), 1);
-    assert!(found[0].starts_with("yaml:"), "{found:?}");
-    assert!(found[0].contains("line"), "{found:?}");
+    assert!(found[0].starts_with("yaml line 2, column "), "{found:?}");
+    assert!(
+        !found[0].contains("canary"),
+        "the line's text is never shown: {found:?}"
+    );
     assert!(problems("")[0].contains("must be a mapping"));
     assert!(problems("model_list: []\n")[0].contains("empty"));
 }
@@ -171,10 +174,11 @@ fn clients_are_validated() {
     );
     let found = problems(&bad).join("\n");
     assert!(found.contains("already used by the master key"), "{found}");
-    assert!(found.contains("`a` is used twice"), "{found}");
+    assert!(found.contains("clients[1]: the name is already used"), "{found}");
     assert!(found.contains("64 hexadecimal digits"), "{found}");
     assert!(found.contains("exactly one of `key` or `key_sha256`"), "{found}");
-    assert!(found.contains("`ghost` is not a model_name"), "{found}");
+    assert!(found.contains("clients[3] models[0]: is not a model_name"), "{found}");
+    assert!(!found.contains("ghost"), "values are never echoed: {found}");
 }
 
 #[test]

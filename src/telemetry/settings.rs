@@ -76,7 +76,12 @@ impl Resolved {
         });
         let interval = settings.export_interval.filter(|d| !d.is_zero()).or_else(|| {
             let millis: u64 = env("OTEL_METRIC_EXPORT_INTERVAL")?.trim().parse().ok()?;
-            (millis > 0).then(|| Duration::from_millis(millis))
+            // The config's own bound on durations, so the exporter's timer cannot overflow.
+            let bounded = millis > 0 && (millis as f64) <= crate::config::MAX_SECONDS * 1e3;
+            if !bounded {
+                tracing::warn!(millis, "OTEL_METRIC_EXPORT_INTERVAL is 0 or above 30 days; using 60 s");
+            }
+            bounded.then(|| Duration::from_millis(millis))
         });
         Resolved {
             traces: target(Signal::Traces),
@@ -235,6 +240,14 @@ mod tests {
         );
         let off = resolve(&settings, &[("OTEL_SDK_DISABLED", "TRUE")]);
         assert_eq!((off.traces, off.metrics), (None, None));
+    }
+
+    #[test]
+    fn an_interval_beyond_30_days_is_ignored() {
+        for huge in ["18446744073709551615", "2592000001", "0"] {
+            let r = resolve(&TelemetrySettings::default(), &[("OTEL_METRIC_EXPORT_INTERVAL", huge)]);
+            assert_eq!(r.interval, DEFAULT_INTERVAL, "{huge}");
+        }
     }
 
     #[test]
