@@ -1,0 +1,41 @@
+//! The protocol translation layer, format by format, against recorded
+//! upstream streams replayed at every chunk split point and strict
+//! validators of what each client receives.
+
+mod chat;
+mod validate;
+
+use std::path::PathBuf;
+
+/// A fixture's bytes, from `tests/fixtures/protocol/<path>`.
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/fixtures/protocol", path]
+        .iter()
+        .collect();
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The ways `bytes` may arrive: whole, cut once at every point, one byte
+/// at a time, and a few random multi-cuts (seeded, so a failure repeats).
+pub fn splits(bytes: &[u8]) -> Vec<Vec<&[u8]>> {
+    let mut out = vec![vec![bytes]];
+    for cut in 1..bytes.len() {
+        let (a, b) = bytes.split_at(cut);
+        out.push(vec![a, b]);
+    }
+    out.push(bytes.chunks(1).collect());
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..20 {
+        let mut cuts: Vec<usize> = (0..rng.usize(2..12)).map(|_| rng.usize(0..=bytes.len())).collect();
+        cuts.sort_unstable();
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for cut in cuts {
+            parts.push(&bytes[start..cut]);
+            start = cut;
+        }
+        parts.push(&bytes[start..]);
+        out.push(parts);
+    }
+    out
+}
