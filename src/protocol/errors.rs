@@ -81,9 +81,15 @@ impl ErrorKind {
     }
 }
 
-/// Anthropic's error object: `{"type":"error","error":{"type","message"}}`.
-pub fn anthropic_error(kind: ErrorKind, message: &str) -> Value {
-    json!({"type": "error", "error": {"type": kind.anthropic_type(), "message": message}})
+/// Anthropic's error object: `{"type":"error","error":{"type","message"}}`;
+/// a 413 is its own type there.
+pub fn anthropic_error(kind: ErrorKind, message: &str, status: u16) -> Value {
+    let kind = if status == 413 {
+        "request_too_large"
+    } else {
+        kind.anthropic_type()
+    };
+    json!({"type": "error", "error": {"type": kind, "message": message}})
 }
 
 /// OpenAI's error object: `{"error":{"message","type","param","code"}}`.

@@ -7,12 +7,19 @@
 //! telemetry), so each format can be tested alone.
 
 pub mod answer;
+pub mod anthropic;
 pub mod chat;
 pub mod errors;
 pub mod events;
 pub mod hub;
 pub mod ids;
 pub mod sse;
+mod translate;
+
+pub use translate::{
+    error_body, translate_answer, translate_answer_seeded, translate_error, translate_request, RequestDefaults,
+    Translated, TranslatedAnswer, Translator,
+};
 
 /// A wire format a client speaks or an upstream serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -2,6 +2,7 @@
 //! upstream streams replayed at every chunk split point and strict
 //! validators of what each client receives.
 
+mod anthropic;
 mod chat;
 mod validate;
 
@@ -38,4 +39,24 @@ pub fn splits(bytes: &[u8]) -> Vec<Vec<&[u8]>> {
         out.push(parts);
     }
     out
+}
+
+/// Compares output with its golden file under `tests/fixtures/protocol/golden/`;
+/// `UPDATE_GOLDEN=1` rewrites the file instead (review the diff).
+pub fn golden(path: &str, actual: &[u8]) {
+    let full: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/fixtures/protocol/golden", path]
+        .iter()
+        .collect();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", full.display()));
+    assert!(
+        want == actual,
+        "{path} differs from its golden file:\n--- want\n{}\n--- got\n{}",
+        String::from_utf8_lossy(&want),
+        String::from_utf8_lossy(actual)
+    );
 }
