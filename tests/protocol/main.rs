@@ -4,6 +4,7 @@
 
 mod anthropic;
 mod chat;
+mod properties;
 mod validate;
 
 use std::path::PathBuf;

@@ -105,7 +105,8 @@ pub fn chat(bytes: &[u8]) -> Result<Chat, String> {
                 return Err(format!("call {} arguments are not an object", call.id));
             }
         }
-        if !out.calls.is_empty() && out.finish.as_deref() != Some("tool_calls") {
+        let finish = out.finish.as_deref();
+        if !out.calls.is_empty() && finish != Some("tool_calls") && finish != Some("length") {
             return Err(format!("calls made but finish_reason {:?}", out.finish));
         }
     }

@@ -273,6 +273,7 @@ impl Encoder {
     }
 
     fn open_tool(&mut self, slot: usize, out: &mut Vec<u8>) {
+        self.pending_space.clear();
         let Some(call) = self.calls.get_mut(slot) else { return };
         call.state = CallState::Live;
         let mut block = b"{\"type\":\"tool_use\",\"id\":".to_vec();
@@ -316,6 +317,10 @@ impl Encoder {
             return;
         }
         self.close(out);
+        if kind != Open::Text {
+            // Whitespace before a non-text block would make a blank one.
+            self.pending_space.clear();
+        }
         let block: &[u8] = match kind {
             Open::Thinking => b"{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}",
             _ => b"{\"type\":\"text\",\"text\":\"\"}",
@@ -330,9 +335,6 @@ impl Encoder {
             if let Some(call) = self.calls.get_mut(slot) {
                 call.state = CallState::Closed;
             }
-        }
-        if open != Open::Text {
-            self.pending_space.clear();
         }
         self.close_block(out);
     }
