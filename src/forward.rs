@@ -293,14 +293,14 @@ async fn attempt(
     if let Some(text) = &deployment.mock_response {
         let response = mock(job.endpoint, deployment, text, stream);
         return match translation {
-            Some((_, context)) => translate_answer(response, context, stream).await,
+            Some(translated) => translate_answer(response, translated, stream).await,
             None => Ok(response),
         };
     }
     // A stream whose client did not ask for usage is asked for it anyway; the
     // usage chunk is then cut out of the answer (see `stream::UsageScan`).
     let (body, usage_injected, endpoint) = match &translation {
-        Some((body, context)) => (body.clone(), false, Endpoint::of_format(context.upstream)),
+        Some(t) => (t.body.clone(), false, Endpoint::of_format(t.context.upstream)),
         None => {
             let pattern_json;
             let model_json = if deployment.pattern.is_some() {
@@ -333,10 +333,10 @@ async fn attempt(
     upstream::strip_hop_by_hop(&mut head.headers);
     if !head.status.is_success() {
         let mut failed = failure(head, body, deadline).await;
-        if let (Failure::Status { response, .. }, Some((_, context))) = (&mut failed, &translation) {
+        if let (Failure::Status { response, .. }, Some(t)) = (&mut failed, &translation) {
             // The provider's error, restated in the client's format.
             let status = response.status().as_u16();
-            let restated = protocol::translate_error(context.client, context.upstream, status, response.body());
+            let restated = protocol::translate_error(t.context.client, status, response.body());
             set_json_body(response, restated);
         }
         return Err(failed);
@@ -354,9 +354,9 @@ async fn attempt(
     };
     deployment.state.observe_latency(started.elapsed());
     let idle = job.config.routing.stream_idle_timeout;
-    if let Some((_, context)) = translation {
+    if let Some(translated) = translation {
         let body = body::Upstream::new(body, first, idle, deadline, busy).boxed_unsync();
-        return translate_answer(Response::from_parts(head, body), context, stream).await;
+        return translate_answer(Response::from_parts(head, body), translated, stream).await;
     }
     let scan = UsageScan::for_response(&head.headers, usage_injected);
     if scan.may_drop() {
@@ -372,8 +372,10 @@ async fn attempt(
 
 /// What a translation into a deployment's format needs to know of it.
 fn defaults(deployment: &Deployment) -> protocol::RequestDefaults {
+    let fallback = protocol::RequestDefaults::default();
     protocol::RequestDefaults {
-        max_tokens: deployment.max_output_tokens,
+        max_tokens: deployment.max_output_tokens.unwrap_or(fallback.max_tokens),
+        max_tokens_cap: deployment.max_output_tokens,
     }
 }
 
@@ -381,15 +383,19 @@ fn defaults(deployment: &Deployment) -> protocol::RequestDefaults {
 /// stream event by event as it arrives, a whole answer at once.
 async fn translate_answer(
     response: Response<GatewayBody>,
-    context: protocol::Context,
+    translated: protocol::Translated,
     stream: bool,
 ) -> Result<Response<GatewayBody>, Failure> {
     let (mut head, body) = response.into_parts();
     head.headers.remove(http::header::CONTENT_LENGTH);
     head.headers.remove(http::header::CONTENT_ENCODING);
+    if let Some(warning) = translate::warning(&translated.notes) {
+        head.headers.insert(HeaderName::from_static(translate::WARNING_HEADER), warning);
+    }
+    let context = translated.context;
     let usage = Arc::new(translate::UsageCell::default());
     if stream {
-        let translator = protocol::Translator::new(context);
+        let translator = protocol::Translator::new(&context).map_err(|e| Failure::Client(translate::rejected(e)))?;
         let body = translate::Translated::new(body, translator, usage.clone()).boxed_unsync();
         head.headers
             .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -399,20 +405,20 @@ async fn translate_answer(
         return Ok(response);
     }
     // The deadline and idle limits of `body::Upstream` bound this read.
-    let bytes = match Limited::new(body, translate::MAX_ANSWER).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return Err(Failure::Unreachable("the answer broke off or was too large to translate")),
+    let Some(bytes) = translate::read_whole(body, translate::MAX_ANSWER).await else {
+        return Err(Failure::Unreachable("the answer broke off or was too large to translate"));
     };
-    if let Some(read) = crate::spend::parse_answer_usage(&bytes) {
+    let answer = protocol::translate_answer(&context, &bytes)
+        .map_err(|_| Failure::Unreachable("an answer that is not valid in its own format"))?;
+    if let Some(read) = translate::usage_of(&answer.usage) {
         usage.set(read);
     }
-    let translated = protocol::translate_answer(&context, &bytes)
-        .map_err(|_| Failure::Unreachable("an answer that is not valid in its own format"))?;
+    head.status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     head.headers
         .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     head.headers
-        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(translated.len()));
-    let mut response = Response::from_parts(head, body::full(translated));
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(answer.body.len()));
+    let mut response = Response::from_parts(head, body::full(answer.body));
     response.extensions_mut().insert(usage);
     Ok(response)
 }

@@ -2,6 +2,7 @@
 //! for a deployment's format, its answer translated back as it streams (with
 //! keepalives while the upstream is silent), and the usage read on the way.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -19,6 +20,25 @@ use crate::spend::Usage;
 /// Silence from the upstream after which the client gets a keepalive event
 /// (Claude Code shows a stall after 20 s of no bytes and gives up at 180 s).
 pub const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// Response header listing what a translated request asked for that its
+/// provider cannot do and that was left out (built-in tools, `store`, ...).
+pub const WARNING_HEADER: &str = "x-tollgate-warning";
+
+/// The notes of a translation as one header value: printable ASCII, cut at
+/// 1 KiB (they name request fields, never values).
+pub fn warning(notes: &[String]) -> Option<http::HeaderValue> {
+    if notes.is_empty() {
+        return None;
+    }
+    let mut text: String = notes
+        .join("; ")
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect();
+    text.truncate(1024);
+    http::HeaderValue::from_str(&text).ok()
+}
 
 /// The largest non-streamed upstream answer read whole to translate it.
 pub const MAX_ANSWER: usize = 16 << 20;
@@ -73,6 +93,21 @@ pub fn estimate_tokens(body: &[u8]) -> u64 {
     (body.len() as u64).div_ceil(3)
 }
 
+/// A whole answer body, or `None` when it breaks off or passes `limit`.
+pub async fn read_whole(mut body: crate::body::GatewayBody, limit: usize) -> Option<Bytes> {
+    use http_body_util::BodyExt;
+    let mut whole = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            if whole.len() + data.len() > limit {
+                return None;
+            }
+            whole.extend_from_slice(&data);
+        }
+    }
+    Some(whole.freeze())
+}
+
 pin_project_lite::pin_project! {
     /// An upstream stream on its way to a client of another format: each
     /// upstream chunk becomes the client's events as it arrives (nothing is
@@ -86,17 +121,21 @@ pin_project_lite::pin_project! {
         #[pin]
         keepalive: tokio::time::Sleep,
         usage: Arc<UsageCell>,
+        // The client's opening event, sent before the first upstream chunk.
+        opening: Option<Bytes>,
         done: bool,
     }
 }
 
 impl<B> Translated<B> {
-    pub fn new(inner: B, translator: protocol::Translator, usage: Arc<UsageCell>) -> Self {
+    pub fn new(inner: B, mut translator: protocol::Translator, usage: Arc<UsageCell>) -> Self {
+        let opening = Some(translator.start()).filter(|b| !b.is_empty());
         Translated {
             inner,
             translator,
             keepalive: tokio::time::sleep(KEEPALIVE),
             usage,
+            opening,
             done: false,
         }
     }
@@ -112,6 +151,9 @@ where
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
+        if let Some(opening) = this.opening.take() {
+            return Poll::Ready(Some(Ok(Frame::data(opening))));
+        }
         if *this.done {
             return Poll::Ready(None);
         }

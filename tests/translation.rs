@@ -11,9 +11,18 @@ use serde_json::{json, Value};
 /// as LiteLLM writes Anthropic's) and one chat-only `openai/` entry.
 fn mixed_config(mock: &Mock) -> String {
     format!(
-        "model_list:\n\
-         - model_name: claude\n    litellm_params:\n      model: anthropic/claude-sonnet-4-5\n      api_base: http://{addr}\n      api_key: sk-ant-upstream\n\
-         - model_name: kimi\n    litellm_params:\n      model: openai/kimi-for-coding\n      api_base: http://{addr}/v1\n      api_key: sk-kimi-upstream\n",
+        r#"model_list:
+  - model_name: claude
+    litellm_params:
+      model: anthropic/claude-sonnet-4-5
+      api_base: http://{addr}
+      api_key: sk-ant-upstream
+  - model_name: kimi
+    litellm_params:
+      model: openai/kimi-for-coding
+      api_base: http://{addr}/v1
+      api_key: sk-kimi-upstream
+"#,
         addr = mock.addr
     )
 }
@@ -365,9 +374,19 @@ async fn codex_on_a_chat_provider_gets_responses_events() {
 async fn responses_pass_through_where_the_server_serves_them() {
     let mock = Mock::start().await;
     let yaml = format!(
-        "model_list:\n\
-         - model_name: native\n    litellm_params:\n      model: openai/gpt-5\n      api_base: {base}\n      api_key: k\n      use_chat_completions_api: false\n\
-         - model_name: bridged\n    litellm_params:\n      model: openai/chat_completions/gpt-5\n      api_base: {base}\n      api_key: k\n",
+        r#"model_list:
+  - model_name: native
+    litellm_params:
+      model: openai/gpt-5
+      api_base: {base}
+      api_key: k
+      use_chat_completions_api: false
+  - model_name: bridged
+    litellm_params:
+      model: openai/chat_completions/gpt-5
+      api_base: {base}
+      api_key: k
+"#,
         base = mock.base()
     );
     let gw = TestGateway::start(&yaml).await;
