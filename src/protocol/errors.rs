@@ -111,13 +111,21 @@ pub fn read_error(status: u16, body: &[u8]) -> (StreamError, Option<String>) {
     let error = value.get("error").unwrap_or(&value);
     let text = |key: &str| error.get(key).and_then(Value::as_str);
     let code = text("code").map(str::to_owned);
-    let kind = code
+    // OpenRouter states the provider's HTTP status as a numeric `code`
+    // inside a 200 stream: it says more than the 200 does.
+    let status = match error.get("code").and_then(Value::as_u64) {
+        Some(code @ 400..=599) if status < 400 || status == 500 => u16::try_from(code).unwrap_or(status),
+        _ => status,
+    };
+    // A specific `code` wins over a `type`, and either over the status; a
+    // generic server-error name says nothing the status does not.
+    let named = code
         .as_deref()
         .and_then(ErrorKind::from_name)
         .filter(|kind| *kind != ErrorKind::Api)
         .or_else(|| text("type").and_then(ErrorKind::from_name))
-        .filter(|kind| status < 400 || *kind != ErrorKind::Api)
-        .unwrap_or_else(|| ErrorKind::from_status(status));
+        .filter(|kind| *kind != ErrorKind::Api);
+    let kind = named.unwrap_or_else(|| ErrorKind::from_status(status));
     let message = match text("message") {
         Some(message) => message.to_owned(),
         None if value.is_null() => String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_owned(),

@@ -18,7 +18,7 @@ mod translate;
 
 pub use translate::{
     error_body, translate_answer, translate_answer_seeded, translate_error, translate_request, RequestDefaults,
-    Translated, TranslatedAnswer, Translator,
+    Translated, TranslatedAnswer, Translator, KEEPALIVE_AFTER,
 };
 
 /// A wire format a client speaks or an upstream serves.

@@ -12,6 +12,11 @@ use super::hub::{Request, ToolKind};
 use super::ids::{self, client_tool_name};
 use super::{anthropic, chat, Context, Format, ProtocolError};
 
+/// How long an upstream may stay silent before the body wrapper calls
+/// [`Translator::keepalive`]: Claude Code shows a stall banner after 20 s
+/// without bytes and aborts after 180 s (R9).
+pub const KEEPALIVE_AFTER: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Settings of the route that shape a translated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestDefaults {

@@ -510,3 +510,36 @@ fn a_chat_request_parses_into_the_hub() {
         .unwrap_err();
     assert_eq!(bad.field(), Some("messages.0.content.0.type"));
 }
+
+#[test]
+fn calls_numbered_from_zero_in_every_chunk_stay_apart() {
+    // Gemini's OpenAI-compatible stream: each chunk's calls start at 0.
+    let chunk = |id: &str, name: &str, args: &str| {
+        format!(
+            "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{{\"index\":0,\"id\":\"{id}\",\"type\":\"function\",\"function\":{{\"name\":\"{name}\",\"arguments\":{args:?}}}}}]}}}}]}}\n\n"
+        )
+    };
+    let stream = [
+        chunk("g1", "Read", r#"{"file_path":"/a"}"#),
+        chunk("g2", "Read", r#"{"file_path":"/b"}"#),
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let answer = Answer::collect(decode(&[stream.as_bytes()]));
+    assert_eq!(
+        answer.calls,
+        vec![
+            call("g1", "Read", r#"{"file_path":"/a"}"#),
+            call("g2", "Read", r#"{"file_path":"/b"}"#)
+        ]
+    );
+}
+
+#[test]
+fn a_numeric_in_band_code_is_the_providers_status() {
+    let events = decode(&[b"data: {\"error\":{\"message\":\"Rate limit exceeded\",\"code\":429}}\n\n"]);
+    assert!(
+        matches!(&events[..], [Event::Error(e)] if e.kind == ErrorKind::RateLimit),
+        "{events:?}"
+    );
+}

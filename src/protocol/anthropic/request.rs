@@ -253,7 +253,7 @@ fn parse_message(message: &Value, i: usize, out: &mut Vec<Message>) -> Result<()
             (_, other) => {
                 return Err(ProtocolError::invalid(
                     format!("{field}.type"),
-                    format!("A {} message cannot hold a `{other}` block.", role_name(role)),
+                    format!("A message of role `{}` cannot hold a `{other}` block.", role_name(role)),
                 ))
             }
         }

@@ -275,9 +275,25 @@ impl Decoder {
 
     fn tool_call(&mut self, position: usize, delta: ToolCallDelta, out: &mut Vec<Event>) {
         let upstream_index = delta.index.unwrap_or(position);
-        let index = match self.calls.iter().position(|c| c.upstream_index == upstream_index) {
-            Some(index) => index,
-            None => {
+        let id = delta.id.as_deref().filter(|id| !id.is_empty());
+        let named = delta
+            .function
+            .as_ref()
+            .is_some_and(|f| f.name.as_ref().is_some_and(|n| !n.is_empty()));
+        // The latest call at this index, unless this fragment is plainly a
+        // new call reusing it (a new id and a name: Gemini's compatibility
+        // layer numbers every chunk's calls from 0).
+        let index = match self.calls.iter().rposition(|c| c.upstream_index == upstream_index) {
+            Some(index)
+                if !(named
+                    && self
+                        .calls
+                        .get(index)
+                        .is_some_and(|c| c.started && id.is_some_and(|id| !c.id.is_empty() && c.id != id))) =>
+            {
+                index
+            }
+            _ => {
                 self.calls.push(Call {
                     upstream_index,
                     id: String::new(),
