@@ -70,8 +70,14 @@ impl Message {
 /// A piece of a message's content.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
-    Text { text: String, cache: Option<CacheControl> },
-    Image { source: ImageSource, cache: Option<CacheControl> },
+    Text {
+        text: String,
+        cache: Option<CacheControl>,
+    },
+    Image {
+        source: ImageSource,
+        cache: Option<CacheControl>,
+    },
 }
 
 /// Where an image's bytes are.

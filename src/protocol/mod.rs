@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod hub;
+pub mod responses;
 
 /// A wire format a client speaks or an upstream serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

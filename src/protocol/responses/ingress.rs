@@ -1,0 +1,460 @@
+//! A Responses request (as Codex sends it) → the hub request, with what
+//! could not be carried reported rather than silently lost.
+
+use serde_json::{json, Map, Value};
+
+use super::items::{flat_name, NAMESPACE_SEPARATOR};
+use crate::protocol::hub::{
+    ImageSource, JsonSchema, Message, Part, Reasoning, ReasoningConfig, Request, Role, Tool, ToolCall, ToolChoice,
+    ToolKind,
+};
+
+/// A translated request and the facts the answer and the wiring need.
+#[derive(Debug, Clone, Default)]
+pub struct Ingress {
+    pub request: Request,
+    /// (upstream name, client name) for flattened namespace tools; the
+    /// client name is `<namespace>.<name>`.
+    pub tool_names: Vec<(String, String)>,
+    /// The client's freeform tools, answered as `custom_tool_call`.
+    pub custom_tools: Vec<String>,
+    /// Built-in tools no chat provider has (`web_search`, …), dropped: the
+    /// wiring says so in a warning header.
+    pub dropped_tools: Vec<String>,
+    /// Input item types that were dropped (`local_shell_call`, …).
+    pub dropped_items: Vec<String>,
+    /// The client asked for `store: true`, which a stateless gateway ignores.
+    pub store_ignored: bool,
+    /// Codex's `prompt_cache_key` (its thread id), for upstreams that use it.
+    pub prompt_cache_key: Option<String>,
+}
+
+/// Why a Responses request cannot be translated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngressError {
+    /// The request refers to state the gateway does not keep
+    /// (`previous_response_id`, `item_reference`): the client must resend
+    /// the full input.
+    Stateful { field: &'static str },
+    /// The body is not a Responses request: `field` names what is wrong.
+    Invalid { field: String, message: String },
+}
+
+impl std::fmt::Display for IngressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IngressError::Stateful { field } => write!(
+                f,
+                "`{field}` is not supported: this gateway is stateless and keeps no responses; resend the full input with `store: false`"
+            ),
+            IngressError::Invalid { field, message } => write!(f, "`{field}`: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for IngressError {}
+
+fn invalid(field: impl Into<String>, message: &str) -> IngressError {
+    IngressError::Invalid {
+        field: field.into(),
+        message: message.to_owned(),
+    }
+}
+
+/// Tool types only OpenAI runs: dropped, listed for the warning header.
+const BUILT_IN_TOOLS: &[&str] = &[
+    "web_search",
+    "web_search_preview",
+    "file_search",
+    "computer_use_preview",
+    "computer_use",
+    "code_interpreter",
+    "image_generation",
+    "mcp",
+    "local_shell",
+    "tool_search",
+];
+
+/// Parses a Responses request body into the hub's form.
+pub fn from_responses(body: &[u8]) -> Result<Ingress, IngressError> {
+    let root: Map<String, Value> = serde_json::from_slice(body).map_err(|e| invalid("body", &e.to_string()))?;
+    if root.get("previous_response_id").is_some_and(|v| !v.is_null()) {
+        return Err(IngressError::Stateful {
+            field: "previous_response_id",
+        });
+    }
+    let mut ingress = Ingress::default();
+    let request = &mut ingress.request;
+    request.model = string(&root, "model")?.unwrap_or_default();
+    request.stream = root.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if let Some(text) = string(&root, "instructions")? {
+        request.messages.push(Message::new(Role::System, vec![text_part(text)]));
+    }
+    let mut input = Input::default();
+    match root.get("input") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => input
+            .messages
+            .push(Message::new(Role::User, vec![text_part(text.clone())])),
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                input.item(item, &format!("input[{i}]"), &mut ingress.dropped_items)?;
+            }
+        }
+        Some(_) => return Err(invalid("input", "must be a string or an array of items")),
+    }
+    input.flush_images();
+    ingress.request.messages.extend(input.messages);
+    tools(&root, &mut ingress)?;
+    options(&root, &mut ingress)?;
+    Ok(ingress)
+}
+
+/// The conversation being built, with what waits for its place.
+#[derive(Default)]
+struct Input {
+    messages: Vec<Message>,
+    /// Reasoning items wait for the assistant turn they preceded.
+    reasoning: Vec<Reasoning>,
+    /// Images from tool outputs wait until the run of tool messages ends:
+    /// chat allows no other message between a call's results.
+    images: Vec<Part>,
+}
+
+impl Input {
+    fn item(&mut self, item: &Value, at: &str, dropped: &mut Vec<String>) -> Result<(), IngressError> {
+        let Some(obj) = item.as_object() else {
+            return Err(invalid(at, "must be an object"));
+        };
+        // An item without `type` but with a `role` is a message (the
+        // "easy input message" form).
+        let kind = match obj.get("type").and_then(Value::as_str) {
+            Some(kind) => kind,
+            None if obj.contains_key("role") => "message",
+            None => return Err(invalid(format!("{at}.type"), "is required")),
+        };
+        if !matches!(kind, "function_call_output" | "custom_tool_call_output") {
+            self.flush_images();
+        }
+        match kind {
+            "message" => self.message(obj, at),
+            "function_call" => {
+                let name = required(obj, "name", at)?;
+                let name = match obj.get("namespace").and_then(Value::as_str) {
+                    Some(ns) => flat_name(ns, &name),
+                    None => name,
+                };
+                let arguments = string(obj, "arguments")?.unwrap_or_default();
+                self.call(ToolCall {
+                    id: required(obj, "call_id", at)?,
+                    name,
+                    arguments,
+                    kind: ToolKind::Function,
+                });
+                Ok(())
+            }
+            "custom_tool_call" => {
+                let call = ToolCall {
+                    id: required(obj, "call_id", at)?,
+                    name: required(obj, "name", at)?,
+                    arguments: string(obj, "input")?.unwrap_or_default(),
+                    kind: ToolKind::Custom,
+                };
+                self.call(call);
+                Ok(())
+            }
+            "function_call_output" | "custom_tool_call_output" => self.output(obj, at),
+            "reasoning" => {
+                self.reasoning(obj);
+                Ok(())
+            }
+            "item_reference" => Err(IngressError::Stateful {
+                field: "item_reference",
+            }),
+            other => {
+                dropped.push(other.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    fn message(&mut self, obj: &Map<String, Value>, at: &str) -> Result<(), IngressError> {
+        let role = match obj.get("role").and_then(Value::as_str) {
+            Some("developer" | "system") => Role::System,
+            Some("user") => Role::User,
+            Some("assistant") => Role::Assistant,
+            _ => {
+                return Err(invalid(
+                    format!("{at}.role"),
+                    "must be developer, system, user or assistant",
+                ))
+            }
+        };
+        let parts = content(obj.get("content"), &format!("{at}.content"))?;
+        if role != Role::Assistant {
+            self.messages.push(Message::new(role, parts));
+            return Ok(());
+        }
+        let mut message = Message::new(Role::Assistant, parts);
+        message.reasoning = std::mem::take(&mut self.reasoning);
+        self.messages.push(message);
+        Ok(())
+    }
+
+    /// A call joins the assistant turn before it (its text and the calls
+    /// beside it), so consecutive calls make one turn.
+    fn call(&mut self, call: ToolCall) {
+        let pending = std::mem::take(&mut self.reasoning);
+        match self.messages.last_mut() {
+            Some(last) if last.role == Role::Assistant => {
+                last.reasoning.extend(pending);
+                last.tool_calls.push(call);
+            }
+            _ => {
+                let mut message = Message::new(Role::Assistant, Vec::new());
+                message.reasoning = pending;
+                message.tool_calls.push(call);
+                self.messages.push(message);
+            }
+        }
+    }
+
+    fn output(&mut self, obj: &Map<String, Value>, at: &str) -> Result<(), IngressError> {
+        let call_id = required(obj, "call_id", at)?;
+        let mut message = Message::new(Role::Tool, Vec::new());
+        message.tool_call_id = Some(call_id);
+        match obj.get("output") {
+            Some(Value::String(text)) => message.parts.push(text_part(text.clone())),
+            Some(Value::Array(_)) => {
+                for part in content(obj.get("output"), &format!("{at}.output"))? {
+                    match part {
+                        Part::Image { .. } => self.images.push(part),
+                        Part::Text { .. } => message.parts.push(part),
+                    }
+                }
+            }
+            _ => return Err(invalid(format!("{at}.output"), "must be a string or an array of parts")),
+        }
+        self.messages.push(message);
+        Ok(())
+    }
+
+    fn reasoning(&mut self, obj: &Map<String, Value>) {
+        // `encrypted_content` is meaningful only to OpenAI: dropped.
+        let texts = ["summary", "content"]
+            .iter()
+            .filter_map(|key| obj.get(*key).and_then(Value::as_array))
+            .flatten()
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .filter(|text| !text.is_empty());
+        let text = texts.collect::<Vec<_>>().join("\n\n");
+        if !text.is_empty() {
+            self.reasoning.push(Reasoning::Text { text, signature: None });
+        }
+    }
+
+    fn flush_images(&mut self) {
+        if !self.images.is_empty() {
+            let images = std::mem::take(&mut self.images);
+            self.messages.push(Message::new(Role::User, images));
+        }
+    }
+}
+
+/// A message's content: a string, or parts (`input_text`, `output_text`,
+/// `refusal`, `input_image`).
+fn content(value: Option<&Value>, at: &str) -> Result<Vec<Part>, IngressError> {
+    let parts = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(text)) => return Ok(vec![text_part(text.clone())]),
+        Some(Value::Array(parts)) => parts,
+        Some(_) => return Err(invalid(at, "must be a string or an array of parts")),
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        let kind = part.get("type").and_then(Value::as_str).unwrap_or_default();
+        let text_key = match kind {
+            "input_text" | "output_text" | "text" => "text",
+            "refusal" => "refusal",
+            "input_image" => {
+                out.push(image(part, &at)?);
+                continue;
+            }
+            "input_file" => return Err(invalid(at, "files can be sent only to OpenAI upstreams")),
+            _ => return Err(invalid(format!("{at}.type"), "is not a known content part type")),
+        };
+        match part.get(text_key).and_then(Value::as_str) {
+            Some(text) => out.push(text_part(text.to_owned())),
+            None => return Err(invalid(format!("{at}.{text_key}"), "must be a string")),
+        }
+    }
+    Ok(out)
+}
+
+fn image(part: &Value, at: &str) -> Result<Part, IngressError> {
+    let Some(url) = part.get("image_url").and_then(Value::as_str) else {
+        return Err(invalid(
+            format!("{at}.image_url"),
+            "is required (file ids work only with OpenAI upstreams)",
+        ));
+    };
+    let source = match url.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) {
+        Some((media_type, data)) => ImageSource::Base64 {
+            media_type: media_type.to_owned(),
+            data: data.to_owned(),
+        },
+        None => ImageSource::Url(url.to_owned()),
+    };
+    Ok(Part::Image { source, cache: None })
+}
+
+fn text_part(text: String) -> Part {
+    Part::Text { text, cache: None }
+}
+
+fn string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, IngressError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(key, "must be a string")),
+    }
+}
+
+fn required(obj: &Map<String, Value>, key: &str, at: &str) -> Result<String, IngressError> {
+    match obj.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(invalid(format!("{at}.{key}"), "must be a string")),
+    }
+}
+
+/// `tools`: functions as they are, namespaces flattened, freeform tools as
+/// one-string-argument functions, built-ins dropped.
+fn tools(root: &Map<String, Value>, ingress: &mut Ingress) -> Result<(), IngressError> {
+    let Some(list) = root.get("tools").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    for (i, tool) in list.iter().enumerate() {
+        let at = format!("tools[{i}]");
+        let Some(obj) = tool.as_object() else {
+            return Err(invalid(at, "must be an object"));
+        };
+        match obj.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "function" => ingress.request.tools.push(function(obj, None, &at)?),
+            "namespace" => {
+                let ns = required(obj, "name", &at)?;
+                let inner = obj
+                    .get("tools")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                for (j, tool) in inner.iter().enumerate() {
+                    let at = format!("{at}.tools[{j}]");
+                    let Some(obj) = tool.as_object() else {
+                        return Err(invalid(at, "must be an object"));
+                    };
+                    let tool = function(obj, Some(&ns), &at)?;
+                    let client = format!("{ns}{NAMESPACE_SEPARATOR}{}", required(obj, "name", &at)?);
+                    ingress.tool_names.push((tool.name.clone(), client));
+                    ingress.request.tools.push(tool);
+                }
+            }
+            "custom" => {
+                let tool = custom(obj, &at)?;
+                ingress.custom_tools.push(tool.name.clone());
+                ingress.request.tools.push(tool);
+            }
+            other if BUILT_IN_TOOLS.contains(&other) => ingress.dropped_tools.push(other.to_owned()),
+            other => ingress.dropped_tools.push(if other.is_empty() {
+                "unknown".to_owned()
+            } else {
+                other.to_owned()
+            }),
+        }
+    }
+    Ok(())
+}
+
+fn function(obj: &Map<String, Value>, namespace: Option<&str>, at: &str) -> Result<Tool, IngressError> {
+    let name = required(obj, "name", at)?;
+    Ok(Tool {
+        name: namespace.map_or_else(|| name.clone(), |ns| flat_name(ns, &name)),
+        description: string(obj, "description")?,
+        parameters: obj
+            .get("parameters")
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+        kind: ToolKind::Function,
+        cache: None,
+    })
+}
+
+/// A freeform tool as a function of one string `input`; its grammar goes
+/// in the description so the model still sees what the input must be.
+fn custom(obj: &Map<String, Value>, at: &str) -> Result<Tool, IngressError> {
+    let mut description = string(obj, "description")?.unwrap_or_default();
+    if let Some(format) = obj.get("format").and_then(Value::as_object) {
+        if let Some(definition) = format.get("definition").and_then(Value::as_str) {
+            let syntax = format.get("syntax").and_then(Value::as_str).unwrap_or("grammar");
+            description.push_str(&format!(
+                "\n\nPass the whole input as the string argument `input`. It must follow this {syntax} grammar:\n{definition}"
+            ));
+        }
+    }
+    Ok(Tool {
+        name: required(obj, "name", at)?,
+        description: Some(description),
+        parameters: json!({"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}),
+        kind: ToolKind::Custom,
+        cache: None,
+    })
+}
+
+/// The sampling and output options.
+fn options(root: &Map<String, Value>, ingress: &mut Ingress) -> Result<(), IngressError> {
+    let request = &mut ingress.request;
+    request.tool_choice = match root.get("tool_choice") {
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Some(ToolChoice::Auto),
+            "none" => Some(ToolChoice::None),
+            "required" => Some(ToolChoice::Required),
+            _ => return Err(invalid("tool_choice", "must be auto, none, required or a tool")),
+        },
+        Some(Value::Object(obj)) => match obj.get("type").and_then(Value::as_str) {
+            Some("function" | "custom") => Some(ToolChoice::Tool(required(obj, "name", "tool_choice")?)),
+            // Hosted tools and `allowed_tools` have no chat spelling.
+            _ => None,
+        },
+        _ => None,
+    };
+    request.parallel_tool_calls = root.get("parallel_tool_calls").and_then(Value::as_bool);
+    request.max_tokens = root.get("max_output_tokens").and_then(Value::as_u64);
+    request.temperature = root.get("temperature").and_then(Value::as_f64);
+    request.top_p = root.get("top_p").and_then(Value::as_f64);
+    request.user = string(root, "user")?;
+    let effort = root
+        .get("reasoning")
+        .and_then(|r| r.get("effort"))
+        .and_then(Value::as_str);
+    if let Some(effort) = effort.filter(|e| *e != "none") {
+        request.reasoning = Some(ReasoningConfig {
+            effort: Some(effort.to_owned()),
+            budget_tokens: None,
+        });
+    }
+    let format = root.get("text").and_then(|t| t.get("format"));
+    if let Some(format) = format.filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema")) {
+        request.json_schema = Some(JsonSchema {
+            name: format
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("response")
+                .to_owned(),
+            schema: format.get("schema").cloned().unwrap_or(Value::Null),
+            strict: format.get("strict").and_then(Value::as_bool),
+        });
+    }
+    ingress.store_ignored = root.get("store").and_then(Value::as_bool) == Some(true);
+    ingress.prompt_cache_key = string(root, "prompt_cache_key")?;
+    Ok(())
+}
