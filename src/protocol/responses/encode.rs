@@ -385,7 +385,9 @@ impl Encoder {
             } else {
                 "response.function_call_arguments.delta"
             };
-            self.delta(out, kind, &item_id, index, "", &whole);
+            if !whole.is_empty() {
+                self.delta(out, kind, &item_id, index, "", &whole);
+            }
             self.finish_tool(at, out);
         }
         let reasoning = std::mem::take(&mut self.late_reasoning);
@@ -452,7 +454,7 @@ impl Encoder {
         };
         // A call without arguments still gets a JSON object (R1).
         if tool.arguments.trim().is_empty() && !tool.custom {
-            tool.arguments = "{}".to_owned();
+            tool.arguments.push_str("{}");
             let item_id = tool.item_id.clone();
             let index = self.output.len();
             self.delta(out, "response.function_call_arguments.delta", &item_id, index, "", "{}");
