@@ -30,6 +30,10 @@ pub enum Event {
     /// The upstream failed after the answer began (an in-band error object,
     /// an Anthropic `error` event, a stream cut before its end).
     Error(StreamError),
+    /// The answer ended normally (`[DONE]`, `message_stop`, the end of a
+    /// whole answer): nothing follows. Encoders write their closing events
+    /// on it, so the client hears the end without waiting for the socket.
+    Done,
 }
 
 /// Why a model stopped, in the hub's terms.
@@ -63,11 +67,53 @@ pub struct Usage {
     pub reasoning: u64,
 }
 
+impl Usage {
+    /// Folds a later report into this one: each non-zero field replaces.
+    pub fn merge(&mut self, later: &Usage) {
+        let pick = |old: &mut u64, new: u64| {
+            if new > 0 {
+                *old = new;
+            }
+        };
+        pick(&mut self.input, later.input);
+        pick(&mut self.cache_read, later.cache_read);
+        pick(&mut self.cache_write, later.cache_write);
+        pick(&mut self.output, later.output);
+        pick(&mut self.reasoning, later.reasoning);
+    }
+
+    /// Prompt tokens neither read from nor written to the cache (Anthropic's
+    /// `input_tokens`).
+    pub fn uncached_input(&self) -> u64 {
+        self.input
+            .saturating_sub(self.cache_read)
+            .saturating_sub(self.cache_write)
+    }
+}
+
 /// An error that ends a stream, in terms every client format can state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamError {
     pub kind: ErrorKind,
     pub message: String,
+}
+
+impl StreamError {
+    /// An error of this kind saying this.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        StreamError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The stream ended before the upstream said it was done.
+    pub fn cut_short() -> Self {
+        Self::new(
+            ErrorKind::Api,
+            "The upstream stream ended before the answer was complete.",
+        )
+    }
 }
 
 /// The kinds of error the client formats distinguish.

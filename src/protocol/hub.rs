@@ -153,6 +153,72 @@ pub struct ReasoningConfig {
     pub budget_tokens: Option<u64>,
 }
 
+impl ReasoningConfig {
+    /// The effort to ask an OpenAI-style provider for: the stated one, else
+    /// the bucket of the thinking budget (LiteLLM's 1024/2048/4096 steps).
+    pub fn effort_or_bucket(&self) -> Option<String> {
+        if let Some(effort) = &self.effort {
+            return Some(effort.clone());
+        }
+        let effort = match self.budget_tokens? {
+            0..1024 => "minimal",
+            1024..2048 => "low",
+            2048..4096 => "medium",
+            _ => "high",
+        };
+        Some(effort.to_owned())
+    }
+
+    /// The thinking budget to ask Anthropic for: the stated one, else the
+    /// effort's step (low 1024 … max 16384).
+    pub fn budget_or_step(&self) -> Option<u64> {
+        if let Some(budget) = self.budget_tokens {
+            return Some(budget);
+        }
+        match self.effort.as_deref()? {
+            "minimal" | "none" => None,
+            "low" => Some(1024),
+            "medium" => Some(2048),
+            "high" => Some(4096),
+            "xhigh" => Some(8192),
+            _ => Some(16384),
+        }
+    }
+}
+
+impl Request {
+    /// A rough count of the prompt's tokens (four bytes of text to a token,
+    /// images at a flat rate, plus 15 % to err high): what an answer states
+    /// as input before the upstream has said.
+    pub fn estimate_tokens(&self) -> u64 {
+        let mut bytes = 0usize;
+        let mut images = 0u64;
+        for message in &self.messages {
+            for part in &message.parts {
+                match part {
+                    Part::Text { text, .. } => bytes += text.len(),
+                    Part::Image { .. } => images += 1,
+                }
+            }
+            for reasoning in &message.reasoning {
+                if let Reasoning::Text { text, .. } = reasoning {
+                    bytes += text.len();
+                }
+            }
+            for call in &message.tool_calls {
+                bytes += call.name.len() + call.arguments.len();
+            }
+            bytes += 16;
+        }
+        for tool in &self.tools {
+            bytes += tool.name.len() + tool.description.as_ref().map_or(0, String::len);
+            bytes += tool.parameters.to_string().len();
+        }
+        let tokens = u64::try_from(bytes / 4).unwrap_or(u64::MAX);
+        (tokens.saturating_add(images * 1600)).saturating_mul(115) / 100
+    }
+}
+
 /// A structured-output schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonSchema {

@@ -6,9 +6,21 @@
 //! events. It imports nothing of the request path (config, router, forward,
 //! telemetry), so each format can be tested alone.
 
+pub mod answer;
+pub mod anthropic;
+pub mod chat;
+pub mod errors;
 pub mod events;
 pub mod hub;
+pub mod ids;
 pub mod responses;
+pub mod sse;
+mod translate;
+
+pub use translate::{
+    error_body, translate_answer, translate_answer_seeded, translate_error, translate_request, RequestDefaults,
+    Translated, TranslatedAnswer, Translator,
+};
 
 /// A wire format a client speaks or an upstream serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,3 +67,66 @@ pub struct Context {
     /// usage before the upstream has (Anthropic's `message_start`).
     pub input_estimate: u64,
 }
+
+/// A request that cannot be translated, with what the client must fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// The body is not JSON.
+    Json { message: String },
+    /// A field is missing or wrong; `field` is its path (`messages.2.content`).
+    Invalid { field: String, message: String },
+    /// No translation from the client's format to the upstream's exists.
+    Unsupported { client: Format, upstream: Format },
+}
+
+impl ProtocolError {
+    /// The body did not parse as JSON.
+    pub fn json(err: serde_json::Error) -> Self {
+        ProtocolError::Json {
+            message: format!("The request body is not valid JSON: {err}."),
+        }
+    }
+
+    /// `field` is missing or wrong, as `message` says.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ProtocolError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The field at fault, when one is.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ProtocolError::Invalid { field, .. } => Some(field),
+            ProtocolError::Json { .. } | ProtocolError::Unsupported { .. } => None,
+        }
+    }
+
+    /// The HTTP status it answers with: the client's request is at fault
+    /// (400), or the gateway cannot serve this pair of formats (501).
+    pub fn status(&self) -> u16 {
+        match self {
+            ProtocolError::Json { .. } | ProtocolError::Invalid { .. } => 400,
+            ProtocolError::Unsupported { .. } => 501,
+        }
+    }
+}
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProtocolError::Json { message } => f.write_str(message),
+            ProtocolError::Invalid { field, message } if field.is_empty() => f.write_str(message),
+            ProtocolError::Invalid { field, message } => write!(f, "{field}: {message}"),
+            ProtocolError::Unsupported { client, upstream } => write!(
+                f,
+                "This gateway cannot yet translate {} requests for a {} upstream.",
+                client.name(),
+                upstream.name()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
