@@ -7,12 +7,23 @@ use tollgate::protocol::responses::{decode_answer, Decoder};
 use crate::validator::parse_sse;
 use crate::{context, encode};
 
-/// Decodes an SSE stream event by event.
+/// Decodes an SSE stream event by event, and checks that the decoder's own
+/// framing gives the same events at every split point of the bytes.
 fn decode(bytes: &[u8]) -> Vec<Event> {
     let mut decoder = Decoder::new();
     let mut out = Vec::new();
     for event in parse_sse(bytes) {
         decoder.event(event.data.to_string().as_bytes(), &mut out);
+    }
+    for at in 0..=bytes.len() {
+        let mut decoder = Decoder::new();
+        let mut framed = Vec::new();
+        decoder.feed(&bytes[..at], &mut framed);
+        decoder.feed(&bytes[at..], &mut framed);
+        decoder.finish(&mut framed);
+        // A stream without its terminal event is cut short at the end.
+        let cut = framed.len() == out.len() + 1 && framed.last() == Some(&Event::Error(StreamError::cut_short()));
+        assert!(framed == out || cut, "split at {at}: {framed:?}");
     }
     out
 }
@@ -74,6 +85,7 @@ fn openai_stream_decodes_to_text_calls_usage_and_finish() {
             Event::Finish {
                 reason: FinishReason::ToolCalls
             },
+            Event::Done,
         ]
     );
 }
@@ -115,10 +127,13 @@ fn items_seen_only_when_done_are_not_lost() {
         fragment: json!({"input": "*** Begin"}).to_string()
     }));
     assert_eq!(
-        events.last(),
-        Some(&Event::Finish {
-            reason: FinishReason::ToolCalls
-        })
+        events[events.len() - 2..],
+        [
+            Event::Finish {
+                reason: FinishReason::ToolCalls
+            },
+            Event::Done
+        ]
     );
 }
 
@@ -144,10 +159,13 @@ fn failures_become_errors_with_their_kind() {
         "incomplete_details": {"reason": "max_output_tokens"}}}),
     ]);
     assert_eq!(
-        decode(&incomplete).last(),
-        Some(&Event::Finish {
-            reason: FinishReason::Length
-        })
+        decode(&incomplete)[1..],
+        [
+            Event::Finish {
+                reason: FinishReason::Length
+            },
+            Event::Done
+        ]
     );
 }
 
@@ -187,6 +205,7 @@ fn our_own_stream_decodes_back_to_its_events() {
     assert_eq!(&back[1..5], &events[1..5]);
     assert_eq!(back[5], events[6], "usage");
     assert_eq!(back[6], events[5], "finish");
+    assert_eq!(back[7..], [Event::Done]);
 }
 
 #[test]
@@ -223,6 +242,7 @@ fn a_whole_answer_decodes_like_its_stream() {
             Event::Finish {
                 reason: FinishReason::ToolCalls
             },
+            Event::Done,
         ]
     );
     assert!(matches!(decode_answer(b"<html>").as_slice(), [Event::Error(_)]));

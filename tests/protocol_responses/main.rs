@@ -1,8 +1,10 @@
 //! The Responses format: request ingress and egress, the stream decoder, and
 //! the encoder checked against a strict Responses grammar validator.
 
+mod chat_stream;
 mod decode;
 mod encode;
+mod facade;
 mod props;
 mod request;
 mod validator;

@@ -4,7 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::error_kind;
-use crate::protocol::events::{Event, FinishReason, StreamError, Usage};
+use crate::protocol::events::{ErrorKind, Event, FinishReason, StreamError, Usage};
+use crate::protocol::sse::{SseDecoder, SseEvent};
 
 /// A call the upstream opened, by its item id.
 struct Call {
@@ -21,6 +22,8 @@ struct Call {
 /// Per-response state of decoding one Responses stream.
 #[derive(Default)]
 pub struct Decoder {
+    sse: SseDecoder,
+    frames: Vec<SseEvent>,
     started: bool,
     calls: Vec<Call>,
     /// Item ids whose text or reasoning came as deltas: their `done` items
@@ -32,6 +35,42 @@ pub struct Decoder {
 impl Decoder {
     pub fn new() -> Self {
         Decoder::default()
+    }
+
+    /// Decodes the next bytes of the upstream's stream.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Event>) {
+        if self.ended {
+            return;
+        }
+        if let Err(err) = self.sse.feed(chunk, &mut self.frames) {
+            out.push(Event::Error(StreamError::new(ErrorKind::Api, err.to_string())));
+            self.ended = true;
+            return;
+        }
+        self.drain(out);
+    }
+
+    /// The upstream's bytes ended: a stream without its terminal event was
+    /// cut short.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        if self.ended {
+            return;
+        }
+        self.sse.finish(&mut self.frames);
+        self.drain(out);
+        if !self.ended {
+            self.ended = true;
+            out.push(Event::Error(StreamError::cut_short()));
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<Event>) {
+        let frames = std::mem::take(&mut self.frames);
+        for frame in &frames {
+            self.event(frame.data.as_bytes(), out);
+        }
+        self.frames = frames;
+        self.frames.clear();
     }
 
     /// Decodes one SSE event's `data` (the JSON's `type` decides, as Codex
@@ -216,6 +255,7 @@ impl Decoder {
             _ => FinishReason::Stop,
         };
         out.push(Event::Finish { reason });
+        out.push(Event::Done);
     }
 }
 

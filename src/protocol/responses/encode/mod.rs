@@ -93,6 +93,12 @@ impl Encoder {
             Event::Finish { reason } => self.finish = Some(*reason),
             Event::Usage(usage) => self.add_usage(usage),
             Event::Error(error) => self.fail(error, out),
+            // The upstream said it is done: a missing finish reason is then
+            // a plain stop, not a cut.
+            Event::Done => {
+                self.finish.get_or_insert(FinishReason::Stop);
+                self.end(out);
+            }
         }
     }
 
@@ -105,11 +111,7 @@ impl Encoder {
         }
         self.begin(out);
         let Some(reason) = self.finish else {
-            let error = StreamError {
-                kind: crate::protocol::events::ErrorKind::Api,
-                message: "the upstream's stream ended before the answer finished".to_owned(),
-            };
-            self.fail(&error, out);
+            self.fail(&StreamError::cut_short(), out);
             return;
         };
         self.close_all(out);
@@ -149,6 +151,11 @@ impl Encoder {
         self.frame(out, "response.in_progress", &[("response", &snapshot)]);
     }
 
+    /// The usage reported so far (all of it once the stream ended).
+    pub fn usage(&self) -> Usage {
+        self.usage.unwrap_or_default()
+    }
+
     /// Whether the terminal event has been sent.
     pub fn is_ended(&self) -> bool {
         self.ended
@@ -159,7 +166,9 @@ impl Encoder {
         self.last.as_ref()
     }
 
-    fn begin(&mut self, out: &mut Vec<u8>) {
+    /// Sends `response.created` and `response.in_progress` (once), so the
+    /// client hears the answer began before the upstream's first byte.
+    pub fn begin(&mut self, out: &mut Vec<u8>) {
         if self.started {
             return;
         }
@@ -277,18 +286,12 @@ impl Encoder {
     }
 
     fn add_usage(&mut self, usage: &Usage) {
-        let now = self.usage.get_or_insert_with(Usage::default);
-        let pick = |old: u64, new: u64| if new != 0 { new } else { old };
-        now.input = pick(now.input, usage.input);
-        now.cache_read = pick(now.cache_read, usage.cache_read);
-        now.cache_write = pick(now.cache_write, usage.cache_write);
-        now.output = pick(now.output, usage.output);
-        now.reasoning = pick(now.reasoning, usage.reasoning);
+        self.usage.get_or_insert_with(Usage::default).merge(usage);
     }
 
     /// Ends the stream with `response.failed`: a failed answer must never
     /// look like a finished one. Items still open are left out of `output`.
-    fn fail(&mut self, error: &StreamError, out: &mut Vec<u8>) {
+    pub fn fail(&mut self, error: &StreamError, out: &mut Vec<u8>) {
         let response = self.response(
             "failed",
             Value::Null,

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::items::flat_name;
 use crate::protocol::hub::{ImageSource, Message, Part, Reasoning, Request, Role, ToolCall, ToolKind};
+use crate::protocol::ProtocolError;
 
 /// A translated request and the facts the answer and the wiring need.
 #[derive(Debug, Clone, Default)]
@@ -39,19 +40,71 @@ pub enum IngressError {
     Invalid { field: String, message: String },
 }
 
+/// Why a stateful request is refused, and what to do instead.
+const STATELESS: &str =
+    "not supported: this gateway is stateless and keeps no responses; resend the full input with `store: false`";
+
 impl std::fmt::Display for IngressError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            IngressError::Stateful { field } => write!(
-                f,
-                "`{field}` is not supported: this gateway is stateless and keeps no responses; resend the full input with `store: false`"
-            ),
+            IngressError::Stateful { field } => write!(f, "`{field}`: {STATELESS}"),
             IngressError::Invalid { field, message } => write!(f, "`{field}`: {message}"),
         }
     }
 }
 
 impl std::error::Error for IngressError {}
+
+impl From<IngressError> for ProtocolError {
+    /// Both are the client's to fix: a 400 naming the field.
+    fn from(err: IngressError) -> Self {
+        match err {
+            IngressError::Stateful { field } => ProtocolError::invalid(field, STATELESS),
+            IngressError::Invalid { field, message } => ProtocolError::invalid(field, message),
+        }
+    }
+}
+
+impl Ingress {
+    /// What the client asked for that the upstream will not get, one line
+    /// each, for the wiring's warning header and log.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.dropped_tools.is_empty() {
+            notes.push(format!("built-in tools dropped: {}", self.dropped_tools.join(", ")));
+        }
+        if !self.dropped_items.is_empty() {
+            notes.push(format!("input items dropped: {}", self.dropped_items.join(", ")));
+        }
+        if self.store_ignored {
+            notes.push("store: true ignored: this gateway keeps no responses".to_owned());
+        }
+        notes
+    }
+
+    /// The tool-name map for the answer: `upstream` is what the egress
+    /// sent (names it shortened mapped to the hub's), composed with this
+    /// format's own (flattened namespaces), so one lookup gives the client's.
+    pub fn compose_names(&self, upstream: Vec<(String, String)>) -> Vec<(String, String)> {
+        let mut names: Vec<(String, String)> = upstream
+            .into_iter()
+            .map(|(sent, hub)| {
+                let client = self
+                    .tool_names
+                    .iter()
+                    .find(|(flat, _)| *flat == hub)
+                    .map_or(hub, |(_, c)| c.clone());
+                (sent, client)
+            })
+            .collect();
+        for (flat, client) in &self.tool_names {
+            if !names.iter().any(|(sent, _)| sent == flat) {
+                names.push((flat.clone(), client.clone()));
+            }
+        }
+        names
+    }
+}
 
 fn invalid(field: impl Into<String>, message: &str) -> IngressError {
     IngressError::Invalid {
