@@ -192,3 +192,51 @@ fn a_chat_client_reaches_a_responses_only_upstream() {
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
     assert_eq!(translator.usage().input, 30);
 }
+
+#[test]
+fn an_anthropic_stream_reaches_codex_with_its_custom_call() {
+    let t = translate_request(
+        Format::Responses,
+        Format::Anthropic,
+        &codex_body(),
+        "claude-x",
+        &RequestDefaults::default(),
+    )
+    .expect("translates");
+    let body: Value = serde_json::from_slice(&t.body).expect("JSON");
+    assert!(
+        body["system"].to_string().contains("Codex CLI"),
+        "developer messages become the system prompt"
+    );
+    let patch = json!({"input": "*** Begin Patch\n*** End Patch\n"}).to_string();
+    let (a, b) = patch.split_at(12);
+    let frames = [
+        json!({"type": "message_start", "message": {"id": "msg_a", "type": "message", "role": "assistant", "model": "claude-x",
+            "content": [], "usage": {"input_tokens": 80, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Patch it."}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "apply_patch", "input": {}}}),
+        json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": a}}),
+        json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": b}}),
+        json!({"type": "content_block_stop", "index": 1}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 30}}),
+        json!({"type": "message_stop"}),
+    ];
+    let upstream: String = frames
+        .iter()
+        .map(|f| format!("event: {}\ndata: {f}\n\n", f["type"].as_str().unwrap_or_default()))
+        .collect();
+    let mut translator = Translator::with_seed(&t.context, "n5", 1).expect("a translator");
+    let mut out = translator.start().to_vec();
+    for chunk in upstream.as_bytes().chunks(29) {
+        out.extend_from_slice(&translator.feed(chunk));
+    }
+    out.extend_from_slice(&translator.finish());
+    let outcome = validate(&out);
+    assert_eq!(outcome.terminal, "response.completed");
+    assert_eq!(outcome.items[0]["summary"][0]["text"], "Patch it.");
+    assert_eq!(outcome.items[1]["type"], "custom_tool_call");
+    assert_eq!(outcome.items[1]["input"], "*** Begin Patch\n*** End Patch\n");
+    assert_eq!(outcome.response["usage"]["output_tokens"], 30);
+}
