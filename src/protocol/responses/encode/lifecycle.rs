@@ -76,21 +76,20 @@ impl Encoder {
             if Some(at) == streamed {
                 continue;
             }
-            self.tools[at].item_id = format!("{}_{}_{}", self.tools[at].prefix(), self.suffix(), self.output.len());
-            let added = self.tools[at].in_progress();
             let index = self.output.len();
-            self.frame(
-                out,
-                "response.output_item.added",
-                &[("output_index", &json!(index)), ("item", &added)],
-            );
-            let item_id = self.tools[at].item_id.clone();
-            let whole = self.tools[at].client_arguments();
-            let kind = if self.tools[at].custom {
+            let suffix = self.suffix().to_owned();
+            let Some(tool) = self.tools.get_mut(at) else {
+                continue;
+            };
+            tool.item_id = format!("{}_{suffix}_{index}", tool.prefix());
+            let (added, item_id, whole) = (tool.in_progress(), tool.item_id.clone(), tool.client_arguments());
+            let kind = if tool.custom {
                 "response.custom_tool_call_input.delta"
             } else {
                 "response.function_call_arguments.delta"
             };
+            let fields = [("output_index", &json!(index)), ("item", &added)];
+            self.frame(out, "response.output_item.added", &fields);
             if !whole.is_empty() {
                 self.delta(out, kind, &item_id, index, "", &whole);
             }
@@ -165,7 +164,9 @@ impl Encoder {
             let index = self.output.len();
             self.delta(out, "response.function_call_arguments.delta", &item_id, index, "", "{}");
         }
-        let tool = &self.tools[at];
+        let Some(tool) = self.tools.get(at) else {
+            return;
+        };
         let index = json!(self.output.len());
         let item_id = json!(tool.item_id);
         let whole = json!(tool.client_arguments());

@@ -243,36 +243,34 @@ impl Encoder {
         } else {
             id.to_owned()
         };
-        let tool = ToolItem::new(index, call_id, name, &self.ctx);
-        self.tools.push(tool);
+        let mut tool = ToolItem::new(index, call_id, name, &self.ctx);
         if !matches!(self.open, Open::Tool(_)) {
             self.close_open(out);
         }
         // Only a first function call streams live: a custom tool's input is
         // known only once its JSON wrapper is whole.
-        if first && !self.tools[0].custom {
-            let item_id = format!("fc_{}_{}", self.suffix(), self.output.len());
-            self.tools[0].item_id = item_id;
-            let added = self.tools[0].in_progress();
+        if first && !tool.custom {
             let index = self.output.len();
-            self.frame(
-                out,
-                "response.output_item.added",
-                &[("output_index", &json!(index)), ("item", &added)],
-            );
+            tool.item_id = format!("fc_{}_{index}", self.suffix());
+            let added = tool.in_progress();
+            let fields = [("output_index", &json!(index)), ("item", &added)];
+            self.frame(out, "response.output_item.added", &fields);
             self.open = Open::Tool(0);
         }
+        self.tools.push(tool);
     }
 
     fn tool_args(&mut self, index: usize, fragment: &str, out: &mut Vec<u8>) {
         let Some(at) = self.tools.iter().position(|t| t.index == index) else {
             return;
         };
-        if let Some(tool) = self.tools.get_mut(at) {
-            tool.arguments.push_str(fragment);
-        }
-        if matches!(self.open, Open::Tool(open) if open == at) && !fragment.is_empty() {
-            let item_id = self.tools[at].item_id.clone();
+        let streaming = matches!(self.open, Open::Tool(open) if open == at);
+        let Some(tool) = self.tools.get_mut(at) else {
+            return;
+        };
+        tool.arguments.push_str(fragment);
+        if streaming && !fragment.is_empty() {
+            let item_id = tool.item_id.clone();
             let index = self.output.len();
             self.delta(
                 out,
