@@ -88,12 +88,12 @@ impl Decoder {
             "response.created" | "response.in_progress" => self.start(event.get("response"), out),
             "response.output_text.delta" | "response.refusal.delta" => {
                 self.start(None, out);
-                self.streamed.push(text("item_id"));
+                self.mark_streamed(text("item_id"));
                 push_text(out, text("delta"));
             }
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
                 self.start(None, out);
-                self.streamed.push(text("item_id"));
+                self.mark_streamed(text("item_id"));
                 let delta = text("delta");
                 if !delta.is_empty() {
                     out.push(Event::Reasoning { text: delta });
@@ -135,6 +135,13 @@ impl Decoder {
                 self.ended = true;
             }
             _ => {}
+        }
+    }
+
+    /// Remembers (once) that this item's text came as deltas.
+    fn mark_streamed(&mut self, item_id: String) {
+        if !self.streamed.contains(&item_id) {
+            self.streamed.push(item_id);
         }
     }
 

@@ -18,10 +18,17 @@ pub fn to_responses(request: &Request) -> Value {
     }
     body.insert("input".into(), Value::Array(input));
     if !request.tools.is_empty() {
-        let tools = request.tools.iter().map(|tool| match tool.kind {
-            ToolKind::Function => json!({"type": "function", "name": tool.name,
-                "description": tool.description, "parameters": tool.parameters}),
-            ToolKind::Custom => json!({"type": "custom", "name": tool.name, "description": tool.description}),
+        let tools = request.tools.iter().map(|tool| {
+            let mut item = match tool.kind {
+                ToolKind::Function => {
+                    json!({"type": "function", "name": tool.name, "parameters": tool.parameters})
+                }
+                ToolKind::Custom => json!({"type": "custom", "name": tool.name}),
+            };
+            if let (Some(description), Some(map)) = (&tool.description, item.as_object_mut()) {
+                map.insert("description".into(), json!(description));
+            }
+            item
         });
         body.insert("tools".into(), Value::Array(tools.collect()));
     }
