@@ -13,6 +13,7 @@ pub mod errors;
 pub mod events;
 pub mod hub;
 pub mod ids;
+pub mod responses;
 pub mod sse;
 mod translate;
 

@@ -10,7 +10,7 @@ use super::errors::{anthropic_error, openai_error, read_error};
 use super::events::{ErrorKind, Event, StreamError, Usage};
 use super::hub::{Request, ToolKind};
 use super::ids::{self, client_tool_name};
-use super::{anthropic, chat, Context, Format, ProtocolError};
+use super::{anthropic, chat, responses, Context, Format, ProtocolError};
 
 /// How long an upstream may stay silent before the body wrapper calls
 /// [`Translator::keepalive`]: Claude Code shows a stall banner after 20 s
@@ -58,7 +58,7 @@ pub fn translate_request(
     upstream_model: &str,
     defaults: &RequestDefaults,
 ) -> Result<Translated, ProtocolError> {
-    let unsupported = ProtocolError::Unsupported { client, upstream };
+    let mut ingress = None;
     let (mut request, include_usage, notes): (Request, bool, Vec<String>) = match client {
         Format::Chat => {
             let (request, include_usage) = chat::parse_request(body)?;
@@ -68,8 +68,13 @@ pub fn translate_request(
             let (request, notes) = anthropic::parse_request(body)?;
             (request, true, notes)
         }
-        // Format::Responses: the proto-responses helper's ingress goes here.
-        Format::Responses => return Err(unsupported),
+        Format::Responses => {
+            let mut parsed = responses::from_responses(body)?;
+            let request = std::mem::take(&mut parsed.request);
+            let notes = parsed.notes();
+            ingress = Some(parsed);
+            (request, true, notes)
+        }
     };
     let requested = std::mem::replace(&mut request.model, upstream_model.to_owned());
     if let (Some(cap), Some(max)) = (defaults.max_tokens_cap, request.max_tokens) {
@@ -83,8 +88,12 @@ pub fn translate_request(
                 .map_or(defaults.max_tokens, |cap| defaults.max_tokens.min(cap));
             (anthropic::build_request(&request, max), Vec::new())
         }
-        // Format::Responses: the proto-responses helper's egress goes here.
-        Format::Responses => return Err(unsupported),
+        Format::Responses => (responses::to_responses(&request), Vec::new()),
+    };
+    // Responses clients' namespaced tools map back to their own names.
+    let tool_names = match &ingress {
+        Some(ingress) => ingress.compose_names(tool_names),
+        None => tool_names,
     };
     let context = Context {
         client,
@@ -111,14 +120,14 @@ pub fn translate_request(
 enum Decoder {
     Chat(chat::Decoder),
     Anthropic(anthropic::Decoder),
-    // Responses: the proto-responses helper's decoder goes here.
+    Responses(responses::Decoder),
 }
 
 /// Writes events in one client format.
 enum Encoder {
     Chat(chat::Encoder),
     Anthropic(anthropic::Encoder),
-    // Responses: the proto-responses helper's encoder goes here.
+    Responses(responses::Encoder),
 }
 
 /// Translates one streamed answer as its chunks arrive: feed it every
@@ -144,19 +153,17 @@ impl Translator {
     /// A translator whose ids derive from `nonce` and whose chat chunks
     /// state `created`: the same input then gives the same bytes.
     pub fn with_seed(ctx: &Context, nonce: &str, created: u64) -> Result<Self, ProtocolError> {
-        let unsupported = ProtocolError::Unsupported {
-            client: ctx.client,
-            upstream: ctx.upstream,
-        };
         let decoder = match ctx.upstream {
             Format::Chat => Decoder::Chat(chat::Decoder::new()),
             Format::Anthropic => Decoder::Anthropic(anthropic::Decoder::new()),
-            Format::Responses => return Err(unsupported),
+            Format::Responses => Decoder::Responses(responses::Decoder::new()),
         };
         let encoder = match ctx.client {
             Format::Chat => Encoder::Chat(chat::Encoder::new(&ctx.model, nonce, created, ctx.include_usage)),
             Format::Anthropic => Encoder::Anthropic(anthropic::Encoder::new(&ctx.model, nonce, ctx.input_estimate)),
-            Format::Responses => return Err(unsupported),
+            Format::Responses => {
+                Encoder::Responses(responses::Encoder::new(ctx.clone(), format!("resp_{nonce}"), created))
+            }
         };
         Ok(Translator {
             tool_names: ctx.tool_names.clone(),
@@ -167,11 +174,14 @@ impl Translator {
     }
 
     /// What the client hears as soon as the upstream answered, before its
-    /// first byte (Anthropic's `message_start`); empty for other formats.
+    /// first byte (Anthropic's `message_start`, Responses' `response.created`
+    /// and `response.in_progress`); empty for chat.
     pub fn start(&mut self) -> Bytes {
         let mut out = Vec::new();
-        if let Encoder::Anthropic(encoder) = &mut self.encoder {
-            encoder.start(&mut out);
+        match &mut self.encoder {
+            Encoder::Anthropic(encoder) => encoder.start(&mut out),
+            Encoder::Responses(encoder) => encoder.begin(&mut out),
+            Encoder::Chat(_) => {}
         }
         Bytes::from(out)
     }
@@ -181,6 +191,7 @@ impl Translator {
         match &mut self.decoder {
             Decoder::Chat(d) => d.feed(chunk, &mut self.events),
             Decoder::Anthropic(d) => d.feed(chunk, &mut self.events),
+            Decoder::Responses(d) => d.feed(chunk, &mut self.events),
         }
         self.encode()
     }
@@ -191,6 +202,7 @@ impl Translator {
         match &mut self.decoder {
             Decoder::Chat(d) => d.finish(&mut self.events),
             Decoder::Anthropic(d) => d.finish(&mut self.events),
+            Decoder::Responses(d) => d.finish(&mut self.events),
         }
         let mut out = self.encode().to_vec();
         if !self.ended() {
@@ -212,6 +224,7 @@ impl Translator {
         match &mut self.encoder {
             Encoder::Chat(e) => e.keepalive(&mut out),
             Encoder::Anthropic(e) => e.keepalive(&mut out),
+            Encoder::Responses(e) => e.keepalive(&mut out),
         }
         (!out.is_empty()).then(|| Bytes::from(out))
     }
@@ -221,6 +234,7 @@ impl Translator {
         match &self.encoder {
             Encoder::Chat(e) => e.usage(),
             Encoder::Anthropic(e) => e.usage(),
+            Encoder::Responses(e) => e.usage(),
         }
     }
 
@@ -229,6 +243,7 @@ impl Translator {
         match &self.encoder {
             Encoder::Chat(e) => e.ended(),
             Encoder::Anthropic(e) => e.ended(),
+            Encoder::Responses(e) => e.is_ended(),
         }
     }
 
@@ -236,6 +251,7 @@ impl Translator {
         match &mut self.encoder {
             Encoder::Chat(e) => e.fail(error, out),
             Encoder::Anthropic(e) => e.fail(error, out),
+            Encoder::Responses(e) => e.fail(error, out),
         }
     }
 
@@ -246,6 +262,7 @@ impl Translator {
             match &mut self.encoder {
                 Encoder::Chat(e) => e.event(event, &mut out),
                 Encoder::Anthropic(e) => e.event(event, &mut out),
+                Encoder::Responses(e) => e.event(&event, &mut out),
             }
         }
         Bytes::from(out)
@@ -279,19 +296,15 @@ pub fn translate_answer(ctx: &Context, body: &[u8]) -> Result<TranslatedAnswer, 
 
 /// [`translate_answer`] with a fixed nonce, for repeatable output.
 pub fn translate_answer_seeded(ctx: &Context, body: &[u8], nonce: &str) -> Result<TranslatedAnswer, ProtocolError> {
-    let unsupported = ProtocolError::Unsupported {
-        client: ctx.client,
-        upstream: ctx.upstream,
-    };
     let mut events = match ctx.upstream {
         Format::Chat => chat::decode_answer(body),
         Format::Anthropic => anthropic::decode_answer(body),
-        Format::Responses => return Err(unsupported),
+        Format::Responses => responses::decode_answer(body),
     };
     for event in &mut events {
         restore_name(&ctx.tool_names, event);
     }
-    let answer = Answer::collect(events);
+    let answer = Answer::collect(events.iter().cloned());
     if let Some(error) = &answer.error {
         let status = error.kind.status();
         return Ok(TranslatedAnswer {
@@ -306,7 +319,7 @@ pub fn translate_answer_seeded(ctx: &Context, body: &[u8], nonce: &str) -> Resul
     let json = match ctx.client {
         Format::Chat => chat::answer_json(&answer, &ctx.model, nonce, created),
         Format::Anthropic => anthropic::answer_json(&answer, &ctx.model, nonce, ctx.input_estimate),
-        Format::Responses => return Err(unsupported),
+        Format::Responses => responses::answer(ctx.clone(), format!("resp_{nonce}"), created, &events),
     };
     Ok(TranslatedAnswer {
         status: 200,
