@@ -158,32 +158,127 @@ fn every_seed_loads() {
     }
 }
 
-/// Documents that load or are refused at once though they would be huge or
-/// deep once expanded: the YAML parser's alias and depth budgets hold.
+/// Deep nesting is refused by the parser's depth budget, quickly.
 #[test]
-fn alias_bombs_and_deep_nesting_are_refused_quickly() {
-    let base = &seeds()[0].1;
-    let laughs = |width: usize, depth: usize| mutate::apply(base, &[Mutation::AliasBomb(width, depth)]);
-    for (what, bytes) in [
-        ("a billion laughs", laughs(10, 10)),
-        ("a million laughs", laughs(10, 7)),
-        ("a wide bomb", laughs(1000, 3)),
+fn deep_nesting_is_refused_quickly() {
+    for (what, text) in [
         (
             "10,000 nested lists",
-            format!("model_list: {}1{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            format!("model_list: {}1{}", "[".repeat(10_000), "]".repeat(10_000)),
         ),
         (
             "10,000 nested maps",
-            format!("model_list: {}1{}", "{a: ".repeat(10_000), "}".repeat(10_000)).into_bytes(),
+            format!("model_list: {}1{}", "{a: ".repeat(10_000), "}".repeat(10_000)),
+        ),
+        (
+            "1,000 nested blocks",
+            format!(
+                "model_list:{}",
+                (1..1000).map(|l| format!("\n{}a:", " ".repeat(l))).collect::<String>()
+            ),
         ),
     ] {
         let started = std::time::Instant::now();
-        let outcome = load(bytes);
+        let outcome = load(text.into_bytes());
         assert!(matches!(outcome, Outcome::Refused), "{what}: {outcome:?}");
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
+            started.elapsed() < std::time::Duration::from_secs(2),
             "{what} took {:?}",
             started.elapsed()
         );
     }
+}
+
+/// Alias bombs (as `width,depth`: each of `depth` levels lists `width`
+/// aliases of the level below) are refused within the parser's budgets
+/// (250,000 nodes by serde-saphyr's default), each measured in a process of
+/// its own so the peak memory is the bomb's alone.
+#[test]
+fn alias_bombs_are_refused_within_bounded_memory() {
+    const PEAK_LIMIT_KB: u64 = 160 * 1024;
+    for bomb in ["10,10", "1000,3", "2,40"] {
+        let started = std::time::Instant::now();
+        let child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args([
+                "--exact",
+                "config::alias_bomb_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("TOLLGATE_FUZZ_BOMB", bomb)
+            .output()
+            .expect("the test binary runs");
+        let out = String::from_utf8_lossy(&child.stderr);
+        let peak_kb: u64 = out
+            .split_once("bomb peak_kb=")
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("bomb {bomb}: no measurement in {out}"));
+        assert!(out.contains("refused=true"), "bomb {bomb} was not refused: {out}");
+        assert!(peak_kb < PEAK_LIMIT_KB, "bomb {bomb} peaked at {peak_kb} kB");
+        assert!(started.elapsed() < HANG, "bomb {bomb} took {:?}", started.elapsed());
+    }
+}
+
+/// Loads the alias bomb `TOLLGATE_FUZZ_BOMB` names and prints the process's
+/// peak memory; run by `alias_bombs_are_refused_within_bounded_memory`.
+#[test]
+#[ignore = "run in its own process by alias_bombs_are_refused_within_bounded_memory"]
+fn alias_bomb_child() {
+    let Ok(spec) = std::env::var("TOLLGATE_FUZZ_BOMB") else {
+        return;
+    };
+    let (width, depth) = spec.split_once(',').expect("width,depth");
+    let bomb = Mutation::AliasBomb(width.parse().expect("a width"), depth.parse().expect("a depth"));
+    let text = String::from_utf8(mutate::apply(&seeds()[0].1, &[bomb])).expect("UTF-8");
+    let refused = config::load_str(&text, workdir(), &env).is_err();
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let peak_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM");
+    eprintln!("bomb peak_kb={peak_kb} refused={refused}");
+}
+
+/// A number of seconds or MiB too large for the running config is refused
+/// with a problem naming its key, not a panic (the mutation property leaves
+/// such numbers out until then; see `mutate::HUGE`).
+#[test]
+#[ignore = "issue 11 item 5: Duration::from_secs_f64 panics on about 1.85e19 s and up (fixed in src/config/ on another branch)"]
+fn huge_numbers_are_refused_naming_the_key() {
+    let seed = seeds()
+        .iter()
+        .find(|(name, _)| name.ends_with("everything.yaml"))
+        .expect("the seed");
+    let mut wrong = Vec::new();
+    for (key, line) in [
+        ("timeout", "      timeout: 30\n"),
+        ("stream_timeout", "      stream_timeout: 5.5\n"),
+        ("cooldown_time", "  cooldown_time: 30\n"),
+        ("timeout", "  timeout: 60\n"),
+        ("stream_timeout", "  stream_timeout: 10\n"),
+        ("request_timeout", "  request_timeout: 600\n"),
+        ("stream_idle_timeout", "  stream_idle_timeout: 120\n"),
+        ("export_interval", "    export_interval: 5\n"),
+        ("max_request_size_mb", "  max_request_size_mb: 16\n"),
+    ] {
+        assert!(seed.1.contains(line), "{line:?} is in the seed");
+        for huge in ["1e20", "1e300", "18446744073709551616"] {
+            let name = line.find(": ").map_or(line, |colon| &line[..colon + 2]);
+            let changed = format!("{name}{huge}\n");
+            let text = seed.1.replacen(line, &changed, 1);
+            let result = std::panic::catch_unwind(|| config::load_str(&text, workdir(), &env).map(|_| ()));
+            match result {
+                Ok(Err(problems))
+                    if problems
+                        .iter()
+                        .any(|p| p.at != "yaml" && (p.at.contains(key) || p.message.contains(key))) => {}
+                Ok(Err(problems)) => wrong.push(format!("{changed:?}: refused for {problems:?}")),
+                Ok(Ok(())) => wrong.push(format!("{changed:?}: loaded")),
+                Err(panic) => wrong.push(format!("{changed:?}: panicked: {}", crate::panic_message(&panic))),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
