@@ -50,11 +50,13 @@ fn yaml_in(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// A folder for the mutated files, with the one secret file seeds may name.
+/// A folder for the mutated files, with the one secret file seeds may name:
+/// one per process, under cargo's scratch folder for tests (a static is never
+/// dropped, so it is not removed at exit).
 fn workdir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temporary folder");
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a temporary folder");
         std::fs::write(dir.path().join("key.txt"), "sk-fuzz-from-file\n").expect("the secret file");
         dir
     })

@@ -190,8 +190,75 @@ fn check(events: &[Event], cut: bool, drop: bool, splits: &[prop::sample::Index]
     Ok(())
 }
 
+/// Bytes that are mostly SSE and JSON fragments in any order: events that
+/// end anywhere, line ends of every kind, usage keys with and without
+/// objects, `choices` empty or not, and stray bytes.
+fn soup() -> impl Strategy<Value = Bytes> {
+    let fragment = prop_oneof![
+        4 => select(vec![
+            "data: ",
+            "data:",
+            "\n",
+            "\r",
+            "\r\n",
+            "\n\n",
+            "\r\r",
+            ": c\n",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            " ",
+            "\"choices\"",
+            "\"choices\":[]",
+            "\"choices\":[{}]",
+            "\"usage\"",
+            "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}",
+            "\"usage\":null",
+            "{\"choices\":[],\"usage\":{\"prompt_tokens\":3}}",
+            "[DONE]",
+            "\"",
+            "\\\"",
+            // Whole usage events, with and without their end.
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n",
+            "data: {\"choices\":[ ],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}\r\n\r\n",
+            "data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":8}}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1}}",
+        ])
+        .prop_map(|f| f.as_bytes().to_vec()),
+        1 => proptest::collection::vec(any::<u8>(), 1..4),
+    ];
+    // `Bytes`, so that a failing case prints as text.
+    proptest::collection::vec(fragment, 0..40).prop_map(|fs| Bytes::from(fs.concat()))
+}
+
 proptest! {
     #![proptest_config(cases(160))]
+
+    /// Whatever the bytes, the split does not change what goes out or the
+    /// usage read; without injection every byte passes unchanged.
+    #[test]
+    fn any_bytes_give_the_same_result_at_every_split(
+        bytes in soup(),
+        drop in any::<bool>(),
+        splits in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+    ) {
+        within(HANG, move || -> Result<(), TestCaseError> {
+            let whole = relay(drop, &[&bytes[..]]);
+            if !drop {
+                prop_assert_eq!(&whole.0[..], &bytes[..]);
+            }
+            for i in 0..=bytes.len() {
+                prop_assert_eq!(&relay(drop, &[&bytes[..i], &bytes[i..]]), &whole, "cut at {}", i);
+            }
+            let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
+            prop_assert_eq!(&relay(drop, &bytewise), &whole, "a byte at a time");
+            prop_assert_eq!(&relay(drop, &cut_at(&bytes, &splits)), &whole, "cut at {:?}", splits);
+            Ok(())
+        })?;
+    }
 
     #[test]
     fn every_split_gives_the_same_bytes_and_usage(
@@ -222,5 +289,18 @@ proptest! {
             let want = tokens.map(|(p, c)| (u64::from(p), u64::from(c)));
             assert_eq!(scan.usage().map(|u| (u.input, u.output)), want);
         });
+    }
+}
+
+/// Found by `any_bytes_give_the_same_result_at_every_split`: an event whose
+/// bytes hold a non-empty `"choices"` array before its usage-only data line
+/// was cut when it came whole, and passed when a chunk boundary fell just
+/// after that array had begun (the scan had already sent its start).
+#[test]
+fn an_event_with_a_non_empty_choices_is_cut_whole_or_split_alike() {
+    let event = b"\"choices\":[{}]\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n";
+    let whole = relay(true, &[&event[..]]);
+    for i in 0..=event.len() {
+        assert_eq!(relay(true, &[&event[..i], &event[i..]]), whole, "cut at {i}");
     }
 }
