@@ -1,6 +1,7 @@
 //! Property tests that throw generated and mutated input at the parts of
 //! tollgate that read untrusted bytes: the config loader, the request body
-//! reader and its `model` splice, and the SSE usage scan.
+//! reader and its `model` splice, and the usage scan of SSE streams and JSON
+//! answers.
 //!
 //! Each property runs a small number of cases by default, so the whole target
 //! stays well under two minutes in a debug build and can run in CI.
@@ -12,6 +13,7 @@ mod config;
 mod mutate;
 mod request;
 mod sse;
+mod usage;
 
 use std::sync::mpsc;
 use std::time::Duration;

@@ -16,7 +16,7 @@ use tollgate::request::{peek, upstream_body, StreamOptions};
 use crate::{cases, within, HANG};
 
 /// JSON whitespace between tokens: mostly none, sometimes a little of each kind.
-fn ws() -> impl Strategy<Value = String> {
+pub fn ws() -> impl Strategy<Value = String> {
     prop_oneof![3 => Just(String::new()), 1 => "[ \t\r\n]{1,3}"]
 }
 
@@ -63,7 +63,7 @@ fn string_literal() -> impl Strategy<Value = String> {
 }
 
 /// Any JSON value as text, nested a few levels, with whitespace inside.
-fn value() -> impl Strategy<Value = String> {
+pub fn value() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         select(vec![
             "null",
@@ -100,7 +100,7 @@ fn join(items: impl Iterator<Item = String>) -> String {
 
 /// A member name: the ones `peek` looks for (sometimes escaped), others, and
 /// ones only a careless comparison would confuse with them.
-fn key() -> impl Strategy<Value = String> {
+pub fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         select(vec![
             "\"model\"",
