@@ -20,10 +20,10 @@ use crate::error::GatewayError;
 use crate::providers::{openai, Endpoint};
 use crate::record::Record;
 use crate::request::{upstream_body, Peek};
-use crate::router::{self, Busy};
+use crate::router::{self, Busy, Health};
 use crate::stream::UsageScan;
 use crate::telemetry;
-use crate::upstream::{self, Upstream};
+use crate::upstream::{self, redact, Upstream};
 
 /// Response headers saying how the request was served.
 pub const MODEL_GROUP_HEADER: &str = "x-tollgate-model-group";
@@ -59,6 +59,18 @@ enum Failure {
 }
 
 impl Failure {
+    /// What the failure says about the deployment (see `router::Health`).
+    fn health(&self) -> Health {
+        match self {
+            Failure::Status { response, .. } => match response.status().as_u16() {
+                401 | 429 => Health::Down,
+                403 | 408 | 500..=599 => Health::Failing,
+                _ => Health::Unaffected,
+            },
+            Failure::Unreachable(_) | Failure::Timeout(_) => Health::Failing,
+        }
+    }
+
     fn class(&self) -> ErrorClass {
         match self {
             Failure::Status { class, .. } => *class,
@@ -92,6 +104,9 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
         let (name, deployments) = (resolved.group, resolved.deployments);
         let mut tried = Vec::new();
         let mut retries_here = 0;
+        // A retry is counted when it is sent, not when it is decided: the
+        // pause before it may end with no deployment to send it to.
+        let mut retry_due = false;
         loop {
             let deployment = match router::pick(deployments, routing.strategy, &tried) {
                 Ok(d) => d,
@@ -101,6 +116,9 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                 }
             };
             tried.push(deployment.index);
+            if std::mem::take(&mut retry_due) {
+                record.retries += 1;
+            }
             record.deployment = Some(deployment.clone());
             let attempt_no = record.retries + record.fallbacks + 1;
             let span = telemetry::attempt_span(&record.span, job.endpoint, &deployment, attempt_no);
@@ -119,7 +137,7 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                 }
                 Err(failure) => {
                     let class = failure.class();
-                    deployment.state.failed(class, routing);
+                    deployment.state.failed(failure.health(), routing);
                     let retry_after = match &failure {
                         Failure::Status { retry_after, .. } => *retry_after,
                         _ => None,
@@ -129,14 +147,22 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                         break;
                     }
                     retries_here += 1;
-                    record.retries += 1;
                     // Another healthy deployment can be tried at once; the same one after a pause.
+                    let now = router::now_ms();
                     let others = deployments
                         .iter()
-                        .any(|d| !tried.contains(&d.index) && d.state.cooling(router::now_ms()).is_none());
+                        .any(|d| !tried.contains(&d.index) && d.state.cooling(now).is_none());
                     if !others {
-                        tokio::time::sleep(backoff(retries_here, retry_after)).await;
+                        let pause = backoff(retries_here, retry_after);
+                        // A pause after which every deployment is still cooling down
+                        // would only delay the answer.
+                        let back = now.saturating_add(pause.as_millis() as u64);
+                        if deployments.iter().all(|d| d.state.cooling(back).is_some()) {
+                            break;
+                        }
+                        tokio::time::sleep(pause).await;
                     }
+                    retry_due = true;
                 }
             }
         }
@@ -218,9 +244,12 @@ async fn attempt(
     // A stream whose client did not ask for usage is asked for it anyway; the
     // usage chunk is then cut out of the answer (see `stream::UsageScan`).
     let (body, usage_injected) = upstream_body(job.body, job.peek, job.endpoint, model_json);
-    let mut request = upstream::request(deployment, job.endpoint, job.headers, body);
-    // The upstream call continues this attempt's trace.
-    telemetry::inject_traceparent(span, request.headers_mut());
+    let request = || {
+        let mut request = upstream::request(deployment, job.endpoint, job.headers, body.clone());
+        // The upstream call continues this attempt's trace.
+        telemetry::inject_traceparent(span, request.headers_mut());
+        request
+    };
     let busy = Busy::start(deployment);
     let deadline = started + deployment.timeout;
     let first_limit = if stream {
@@ -229,16 +258,17 @@ async fn attempt(
         deployment.timeout
     };
     let first_deadline = started + first_limit;
-    let response = match tokio::time::timeout_at(first_deadline, job.upstream.send(request)).await {
+    let response = match tokio::time::timeout_at(first_deadline, job.upstream.send_resending(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(cause)) => return Err(Failure::Unreachable(cause)),
         Err(_) => return Err(Failure::Timeout(first_limit)),
     };
     let (mut head, mut body) = response.into_parts();
-    upstream::strip_hop_by_hop(&mut head.headers);
+    upstream::keep_relayed(&mut head.headers);
     if !head.status.is_success() {
-        return Err(failure(head, body, deadline).await);
+        return Err(failure(head, body, deadline, job.config).await);
     }
+    redact::headers_of(&mut head.headers, deployment);
     // A stream is only committed once its first chunk is here: until then a
     // retry or fallback is still possible.
     let first = if stream {
@@ -278,15 +308,27 @@ async fn first_chunk(body: &mut Incoming, deadline: Instant) -> Result<Frame<Byt
     }
 }
 
-/// Reads a failed response's body (bounded) and classifies it.
-async fn failure(head: http::response::Parts, body: Incoming, deadline: Instant) -> Failure {
+/// Reads a failed response's body (bounded), classifies it, and takes
+/// every configured secret out of it and its headers: a provider may echo
+/// the key it was sent, and this answer may go to the client as it is.
+async fn failure(mut head: http::response::Parts, body: Incoming, deadline: Instant, config: &Config) -> Failure {
     let bytes = match tokio::time::timeout_at(deadline, Limited::new(body, ERROR_BODY_LIMIT).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         _ => Bytes::new(),
     };
+    let secrets = redact::Secrets::of_all(&config.deployments);
+    let bytes = if encoded(&head.headers) {
+        // Compressed bytes cannot be searched for a key: the body is withheld.
+        head.headers.remove(http::header::CONTENT_ENCODING);
+        head.headers
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Bytes::from_static(WITHHELD_BODY.as_bytes())
+    } else {
+        secrets.body(bytes)
+    };
+    secrets.headers(&mut head.headers);
     let class = classify(head.status, &bytes);
     let retry_after = retry_after(&head.headers);
-    let mut head = head;
     // The body is whole now: its length is known again.
     head.headers.remove(http::header::TRANSFER_ENCODING);
     head.headers
@@ -297,6 +339,17 @@ async fn failure(head: http::response::Parts, body: Incoming, deadline: Instant)
         response: Response::from_parts(head, bytes),
     }
 }
+
+/// Whether a body carries a content coding other than `identity`.
+fn encoded(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"))
+}
+
+/// The body of a provider error whose compressed body was withheld.
+const WITHHELD_BODY: &str = r#"{"error":{"message":"The provider answered with a compressed error body, which the gateway withholds because it cannot check it for secrets.","type":"api_error","param":null,"code":"upstream_error_withheld"}}"#;
 
 /// LiteLLM's error classes from an upstream status and error body.
 pub fn classify(status: StatusCode, body: &[u8]) -> ErrorClass {
@@ -391,4 +444,39 @@ fn mock(endpoint: Endpoint, deployment: &Deployment, text: &str, stream: bool) -
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> Failure {
+        let mut response = Response::new(Bytes::new());
+        *response.status_mut() = StatusCode::from_u16(code).unwrap();
+        Failure::Status {
+            class: classify(response.status(), b""),
+            retry_after: None,
+            response,
+        }
+    }
+
+    #[test]
+    fn only_failures_that_say_the_deployment_is_unhealthy_count() {
+        for (code, health) in [
+            (429, Health::Down),
+            (401, Health::Down),
+            (403, Health::Failing),
+            (408, Health::Failing),
+            (500, Health::Failing),
+            (503, Health::Failing),
+            (400, Health::Unaffected),
+            (404, Health::Unaffected),
+            (413, Health::Unaffected),
+            (422, Health::Unaffected),
+        ] {
+            assert_eq!(status(code).health(), health, "{code}");
+        }
+        assert_eq!(Failure::Unreachable("connection failed").health(), Health::Failing);
+        assert_eq!(Failure::Timeout(Duration::from_secs(1)).health(), Health::Failing);
+    }
 }
