@@ -318,10 +318,13 @@ async fn failure(mut head: http::response::Parts, body: Incoming, deadline: Inst
     };
     let secrets = redact::Secrets::of_all(&config.deployments);
     let bytes = if encoded(&head.headers) {
-        // Compressed bytes cannot be searched for a key: the body is withheld.
+        // Compressed bytes cannot be searched for a key: the body is withheld,
+        // and the answer is marked as the gateway's (the status stays the provider's).
         head.headers.remove(http::header::CONTENT_ENCODING);
         head.headers
             .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let code = HeaderValue::from_static("upstream_error_withheld");
+        head.headers.insert(crate::error::GATEWAY_ERROR_HEADER, code);
         Bytes::from_static(WITHHELD_BODY.as_bytes())
     } else {
         secrets.body(bytes)

@@ -178,6 +178,25 @@ async fn a_provider_echoing_keys_in_an_error_does_not_hand_them_to_the_client() 
     assert_length_matches(&answer);
 }
 
+/// Item 4: a compressed error body cannot be searched for a key, so it is
+/// withheld rather than relayed unchecked.
+#[tokio::test]
+async fn a_compressed_error_body_is_withheld() {
+    let answer: Arc<Answerer> = Arc::new(|_| {
+        // Stands for gzip bytes that might hold the key.
+        let body = "\u{1f}\u{8b}sk-gz-Key-1234567".to_string();
+        (401, json_headers(&[("content-encoding", "gzip")]), body)
+    });
+    let upstream = Raw::start(None, answer).await;
+    let gateway = TestGateway::start(&one_entry(&upstream.base(), "sk-gz-Key-1234567", "")).await;
+    let answer = chat(&gateway).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.header("content-encoding"), None);
+    assert_eq!(answer.header("x-tollgate-error"), Some("upstream_error_withheld"));
+    assert_eq!(answer.error_code(), "upstream_error_withheld");
+    assert_length_matches(&answer);
+}
+
 /// Item 13: provider cookies and debug headers naming internal hosts stay
 /// behind, on answers and on errors; request ids, rate limits, retry hints
 /// and `openai-*` processing headers (not the account ones) reach the client.
