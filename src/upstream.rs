@@ -1,6 +1,7 @@
 //! The upstream client: one pooled hyper-rustls client for every provider
-//! (HTTP/1.1 and HTTP/2 by ALPN, verified TLS), and the request it sends —
-//! which client headers go along, which never do, and the configured key.
+//! (HTTP/1.1 and HTTP/2 by ALPN, verified TLS), the request it sends —
+//! which client headers go along, which never do, and the configured key —
+//! and which of the provider's response headers come back.
 
 use std::sync::Arc;
 use std::time::Duration;
