@@ -11,7 +11,6 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -22,7 +21,7 @@ use crate::providers::Endpoint;
 mod conn;
 pub mod redact;
 
-use conn::{Counting, Uses};
+use conn::{Counting, Reuse};
 
 /// Client headers that go upstream. Everything else stays behind: the
 /// client's credentials (`authorization`, `x-api-key`, cookies), hop-by-hop
@@ -87,10 +86,10 @@ fn relayed(name: &HeaderName) -> bool {
 /// connections to unchanged upstreams are reused.
 #[derive(Clone)]
 pub struct Upstream {
-    pooled: Client<HttpsConnector<Counting>, Full<Bytes>>,
+    pooled: Client<Counting, Full<Bytes>>,
     /// Opens a new connection for each request and keeps none: for the one
     /// resend of a request a provider's close lost on a pooled connection.
-    fresh: Client<HttpsConnector<Counting>, Full<Bytes>>,
+    fresh: Client<Counting, Full<Bytes>>,
 }
 
 impl Upstream {
@@ -105,7 +104,8 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(Counting(http));
+            .wrap_connector(http);
+        let https = Counting(https);
         let pooled = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
@@ -147,29 +147,28 @@ impl Upstream {
     }
 }
 
-/// Counts a response on its connection; names an error's cause.
+/// Names an error's cause.
 fn settle(
     response: Result<Response<Incoming>, hyper_util::client::legacy::Error>,
 ) -> Result<Response<Incoming>, &'static str> {
-    match response {
-        Ok(response) => {
-            if let Some(uses) = response.extensions().get::<Uses>() {
-                uses.count();
-            }
-            Ok(response)
+    response.map_err(|e| {
+        if e.is_connect() {
+            "connection failed"
+        } else {
+            "connection closed before a response"
         }
-        Err(e) if e.is_connect() => Err("connection failed"),
-        Err(_) => Err("connection closed before a response"),
-    }
+    })
 }
 
 /// Whether the request was lost to a close of a connection that had
 /// already carried a response, before any answer to it arrived.
 fn lost_on_reused(error: &hyper_util::client::legacy::Error) -> bool {
+    // HTTP/2 says which streams a closing server left unread (GOAWAY);
+    // hyper handles those. Only HTTP/1.1 leaves it to the client.
     let reused = error.connect_info().is_some_and(|info| {
         let mut extensions = http::Extensions::new();
         info.get_extras(&mut extensions);
-        extensions.get::<Uses>().is_some_and(Uses::reused)
+        !info.is_negotiated_h2() && extensions.get::<Reuse>().is_some_and(Reuse::reused)
     });
     let first: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
     let closed = std::iter::successors(first, |e| e.source()).any(|e| {

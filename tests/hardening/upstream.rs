@@ -255,7 +255,9 @@ async fn provider_cookies_and_debug_headers_stay_behind() {
 async fn a_provider_closing_each_connection_after_answering_fails_no_request() {
     let answer: Arc<Answerer> = Arc::new(|_| (200, json_headers(&[]), completion()));
     let upstream = Raw::start(Some(Duration::from_millis(2)), answer).await;
-    let extra = "router_settings:\n  num_retries: 0\n  allowed_fails: 0\n  cooldown_time: 60\n";
+    // `timeout` bounds a stalled upstream request (see the report on issue 11:
+    // one in a few dozen runs of this load stalled, on a08893d too).
+    let extra = "      timeout: 10\nrouter_settings:\n  num_retries: 0\n  allowed_fails: 0\n  cooldown_time: 60\n";
     let gateway = Arc::new(TestGateway::start(&one_entry(&upstream.base(), "sk-key-123456", extra)).await);
     let (workers, each) = (16, 40);
     let tasks: Vec<_> = (0..workers)
