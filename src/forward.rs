@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
 use tokio::time::Instant;
 
@@ -23,7 +23,11 @@ use crate::request::{upstream_body, Peek};
 use crate::router::{self, Busy};
 use crate::stream::UsageScan;
 use crate::telemetry;
-use crate::upstream::{self, Upstream};
+use crate::upstream::{self, redact, Upstream};
+
+mod failure;
+
+use failure::{failure, Failure};
 
 /// Response headers saying how the request was served.
 pub const MODEL_GROUP_HEADER: &str = "x-tollgate-model-group";
@@ -31,8 +35,6 @@ pub const DEPLOYMENT_HEADER: &str = "x-tollgate-deployment";
 pub const RETRIES_HEADER: &str = "x-tollgate-retries";
 pub const FALLBACKS_HEADER: &str = "x-tollgate-fallbacks";
 
-/// The largest upstream error body read to classify it.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// A `Retry-After` longer than this is not waited for: the request moves on.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -44,28 +46,6 @@ pub struct Job<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a Bytes,
     pub peek: &'a Peek,
-}
-
-/// Why an attempt failed.
-enum Failure {
-    /// The provider answered with an error (passed through if it is the last word).
-    Status {
-        class: ErrorClass,
-        retry_after: Option<Duration>,
-        response: Response<Bytes>,
-    },
-    Unreachable(&'static str),
-    Timeout(Duration),
-}
-
-impl Failure {
-    fn class(&self) -> ErrorClass {
-        match self {
-            Failure::Status { class, .. } => *class,
-            Failure::Unreachable(_) => ErrorClass::InternalServer,
-            Failure::Timeout(_) => ErrorClass::Timeout,
-        }
-    }
 }
 
 /// Runs the whole attempt sequence for a request whose group was resolved
@@ -92,6 +72,9 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
         let (name, deployments) = (resolved.group, resolved.deployments);
         let mut tried = Vec::new();
         let mut retries_here = 0;
+        // A retry is counted when it is sent, not when it is decided: the
+        // pause before it may end with no deployment to send it to.
+        let mut retry_due = false;
         loop {
             let deployment = match router::pick(deployments, routing.strategy, &tried) {
                 Ok(d) => d,
@@ -101,6 +84,9 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                 }
             };
             tried.push(deployment.index);
+            if std::mem::take(&mut retry_due) {
+                record.retries += 1;
+            }
             record.deployment = Some(deployment.clone());
             let attempt_no = record.retries + record.fallbacks + 1;
             let span = telemetry::attempt_span(&record.span, job.endpoint, &deployment, attempt_no);
@@ -119,7 +105,7 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                 }
                 Err(failure) => {
                     let class = failure.class();
-                    deployment.state.failed(class, routing);
+                    deployment.state.failed(failure.health(), routing);
                     let retry_after = match &failure {
                         Failure::Status { retry_after, .. } => *retry_after,
                         _ => None,
@@ -129,14 +115,22 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                         break;
                     }
                     retries_here += 1;
-                    record.retries += 1;
                     // Another healthy deployment can be tried at once; the same one after a pause.
+                    let now = router::now_ms();
                     let others = deployments
                         .iter()
-                        .any(|d| !tried.contains(&d.index) && d.state.cooling(router::now_ms()).is_none());
+                        .any(|d| !tried.contains(&d.index) && d.state.cooling(now).is_none());
                     if !others {
-                        tokio::time::sleep(backoff(retries_here, retry_after)).await;
+                        let pause = backoff(retries_here, retry_after);
+                        // A pause after which every deployment is still cooling down
+                        // would only delay the answer.
+                        let back = now.saturating_add(pause.as_millis() as u64);
+                        if deployments.iter().all(|d| d.state.cooling(back).is_some()) {
+                            break;
+                        }
+                        tokio::time::sleep(pause).await;
                     }
+                    retry_due = true;
                 }
             }
         }
@@ -218,9 +212,12 @@ async fn attempt(
     // A stream whose client did not ask for usage is asked for it anyway; the
     // usage chunk is then cut out of the answer (see `stream::UsageScan`).
     let (body, usage_injected) = upstream_body(job.body, job.peek, job.endpoint, model_json);
-    let mut request = upstream::request(deployment, job.endpoint, job.headers, body);
-    // The upstream call continues this attempt's trace.
-    telemetry::inject_traceparent(span, request.headers_mut());
+    let request = || {
+        let mut request = upstream::request(deployment, job.endpoint, job.headers, body.clone());
+        // The upstream call continues this attempt's trace.
+        telemetry::inject_traceparent(span, request.headers_mut());
+        request
+    };
     let busy = Busy::start(deployment);
     let deadline = started + deployment.timeout;
     let first_limit = if stream {
@@ -229,16 +226,17 @@ async fn attempt(
         deployment.timeout
     };
     let first_deadline = started + first_limit;
-    let response = match tokio::time::timeout_at(first_deadline, job.upstream.send(request)).await {
+    let response = match tokio::time::timeout_at(first_deadline, job.upstream.send_resending(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(cause)) => return Err(Failure::Unreachable(cause)),
         Err(_) => return Err(Failure::Timeout(first_limit)),
     };
     let (mut head, mut body) = response.into_parts();
-    upstream::strip_hop_by_hop(&mut head.headers);
+    upstream::keep_relayed(&mut head.headers);
     if !head.status.is_success() {
-        return Err(failure(head, body, deadline).await);
+        return Err(failure(head, body, deadline, job.config).await);
     }
+    redact::headers_of(&mut head.headers, deployment);
     // A stream is only committed once its first chunk is here: until then a
     // retry or fallback is still possible.
     let first = if stream {
@@ -276,65 +274,6 @@ async fn first_chunk(body: &mut Incoming, deadline: Instant) -> Result<Frame<Byt
             Ok(Some(Ok(_empty))) => continue,
         }
     }
-}
-
-/// Reads a failed response's body (bounded) and classifies it.
-async fn failure(head: http::response::Parts, body: Incoming, deadline: Instant) -> Failure {
-    let bytes = match tokio::time::timeout_at(deadline, Limited::new(body, ERROR_BODY_LIMIT).collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        _ => Bytes::new(),
-    };
-    let class = classify(head.status, &bytes);
-    let retry_after = retry_after(&head.headers);
-    let mut head = head;
-    // The body is whole now: its length is known again.
-    head.headers.remove(http::header::TRANSFER_ENCODING);
-    head.headers
-        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Failure::Status {
-        class,
-        retry_after,
-        response: Response::from_parts(head, bytes),
-    }
-}
-
-/// LiteLLM's error classes from an upstream status and error body.
-pub fn classify(status: StatusCode, body: &[u8]) -> ErrorClass {
-    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
-    let context = [
-        "context_length_exceeded",
-        "maximum context length",
-        "context window",
-        "prompt is too long",
-        "too many tokens",
-    ];
-    let policy = [
-        "content_policy_violation",
-        "content_filter",
-        "content management policy",
-        "responsibleaipolicyviolation",
-    ];
-    match status.as_u16() {
-        401 | 403 => ErrorClass::Authentication,
-        404 => ErrorClass::NotFound,
-        408 => ErrorClass::Timeout,
-        429 => ErrorClass::RateLimit,
-        400 | 413 | 422 if context.iter().any(|k| text.contains(k)) => ErrorClass::ContextWindow,
-        400 | 422 if policy.iter().any(|k| text.contains(k)) => ErrorClass::ContentPolicy,
-        500..=599 => ErrorClass::InternalServer,
-        _ => ErrorClass::BadRequest,
-    }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by LLM providers).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
 }
 
 /// Exponential backoff with jitter: 0.25 s × 2^(n-1), at most 8 s, then a
