@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
 use tokio::time::Instant;
 
@@ -18,14 +18,20 @@ use crate::config::routing::ErrorClass;
 use crate::config::{Config, Deployment};
 use crate::error::GatewayError;
 use crate::protocol::{self, Format};
-use crate::providers::{openai, Endpoint, Wire};
+use crate::providers::{openai, Endpoint};
 use crate::record::Record;
 use crate::request::{upstream_body, Peek};
 use crate::router::{self, Busy};
 use crate::stream::UsageScan;
 use crate::telemetry;
 use crate::translate;
-use crate::upstream::{self, Upstream};
+use crate::upstream::{self, redact, Upstream};
+
+mod failure;
+mod plan;
+
+use failure::{failure, Failure};
+use plan::{plan, Plan};
 
 /// Response headers saying how the request was served.
 pub const MODEL_GROUP_HEADER: &str = "x-tollgate-model-group";
@@ -33,8 +39,6 @@ pub const DEPLOYMENT_HEADER: &str = "x-tollgate-deployment";
 pub const RETRIES_HEADER: &str = "x-tollgate-retries";
 pub const FALLBACKS_HEADER: &str = "x-tollgate-fallbacks";
 
-/// The largest upstream error body read to classify it.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// A `Retry-After` longer than this is not waited for: the request moves on.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -46,82 +50,6 @@ pub struct Job<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a Bytes,
     pub peek: &'a Peek,
-}
-
-/// Why an attempt failed.
-enum Failure {
-    /// The provider answered with an error (passed through if it is the last word).
-    Status {
-        class: ErrorClass,
-        retry_after: Option<Duration>,
-        response: Response<Bytes>,
-    },
-    Unreachable(&'static str),
-    Timeout(Duration),
-    /// The deployment's provider has no such endpoint (embeddings from an
-    /// Anthropic model): another deployment of the group may.
-    Unsupported { provider: &'static str, endpoint: &'static str },
-    /// The client's request is at fault (it cannot be translated): answered
-    /// at once, with no retry and no mark against the deployment.
-    Client(GatewayError),
-}
-
-impl Failure {
-    fn class(&self) -> ErrorClass {
-        match self {
-            Failure::Status { class, .. } => *class,
-            Failure::Unreachable(_) => ErrorClass::InternalServer,
-            Failure::Timeout(_) => ErrorClass::Timeout,
-            Failure::Unsupported { .. } | Failure::Client(_) => ErrorClass::BadRequest,
-        }
-    }
-}
-
-/// How one attempt sends the client's request to one deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
-    /// The deployment speaks the client's format: the body goes as it
-    /// came, with the model spliced in.
-    Passthrough,
-    /// The deployment speaks another format: the request and its answer go
-    /// through the hub (`protocol`).
-    Translate { client: Format, upstream: Format },
-    /// Token counting for a deployment that is not Anthropic's: the gateway
-    /// answers with its own estimate.
-    CountLocally,
-}
-
-fn plan(endpoint: Endpoint, deployment: &Deployment) -> Result<Plan, Failure> {
-    let unsupported = || Failure::Unsupported {
-        provider: deployment.provider.name,
-        endpoint: endpoint.suffix(),
-    };
-    if deployment.mock_response.is_some() {
-        // A mock answers as a chat server would (Responses too, for OpenAI's
-        // shape); Anthropic clients get that translated like any chat answer.
-        return Ok(match endpoint {
-            Endpoint::CountTokens => Plan::CountLocally,
-            Endpoint::Messages => Plan::Translate {
-                client: Format::Anthropic,
-                upstream: Format::Chat,
-            },
-            _ => Plan::Passthrough,
-        });
-    }
-    let Some(client) = endpoint.format() else {
-        // Completions and embeddings exist only in OpenAI's API.
-        return match deployment.provider.wire {
-            Wire::OpenAi => Ok(Plan::Passthrough),
-            Wire::Anthropic => Err(unsupported()),
-        };
-    };
-    let upstream = protocol::plan(client, &deployment.serves).ok_or_else(unsupported)?;
-    Ok(match (endpoint, upstream) {
-        (Endpoint::CountTokens, Format::Anthropic) => Plan::Passthrough,
-        (Endpoint::CountTokens, _) => Plan::CountLocally,
-        _ if upstream == client => Plan::Passthrough,
-        _ => Plan::Translate { client, upstream },
-    })
 }
 
 /// Runs the whole attempt sequence for a request whose group was resolved
@@ -148,6 +76,9 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
         let (name, deployments) = (resolved.group, resolved.deployments);
         let mut tried = Vec::new();
         let mut retries_here = 0;
+        // A retry is counted when it is sent, not when it is decided: the
+        // pause before it may end with no deployment to send it to.
+        let mut retry_due = false;
         loop {
             let deployment = match router::pick(deployments, routing.strategy, &tried) {
                 Ok(d) => d,
@@ -157,6 +88,9 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                 }
             };
             tried.push(deployment.index);
+            if std::mem::take(&mut retry_due) {
+                record.retries += 1;
+            }
             record.deployment = Some(deployment.clone());
             let planned = plan(job.endpoint, &deployment);
             record.upstream_format = match planned {
@@ -190,7 +124,7 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                 }
                 Err(failure) => {
                     let class = failure.class();
-                    deployment.state.failed(class, routing);
+                    deployment.state.failed(failure.health(), routing);
                     let retry_after = match &failure {
                         Failure::Status { retry_after, .. } => *retry_after,
                         _ => None,
@@ -200,14 +134,22 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                         break;
                     }
                     retries_here += 1;
-                    record.retries += 1;
                     // Another healthy deployment can be tried at once; the same one after a pause.
+                    let now = router::now_ms();
                     let others = deployments
                         .iter()
-                        .any(|d| !tried.contains(&d.index) && d.state.cooling(router::now_ms()).is_none());
+                        .any(|d| !tried.contains(&d.index) && d.state.cooling(now).is_none());
                     if !others {
-                        tokio::time::sleep(backoff(retries_here, retry_after)).await;
+                        let pause = backoff(retries_here, retry_after);
+                        // A pause after which every deployment is still cooling down
+                        // would only delay the answer.
+                        let back = now.saturating_add(pause.as_millis() as u64);
+                        if deployments.iter().all(|d| d.state.cooling(back).is_some()) {
+                            break;
+                        }
+                        tokio::time::sleep(pause).await;
                     }
+                    retry_due = true;
                 }
             }
         }
@@ -313,9 +255,13 @@ async fn attempt(
             (body, injected, job.endpoint)
         }
     };
-    let mut request = upstream::request(deployment, endpoint, job.headers, body, translation.is_none());
-    // The upstream call continues this attempt's trace.
-    telemetry::inject_traceparent(span, request.headers_mut());
+    let passthrough = translation.is_none();
+    let request = || {
+        let mut request = upstream::request(deployment, endpoint, job.headers, body.clone(), passthrough);
+        // The upstream call continues this attempt's trace.
+        telemetry::inject_traceparent(span, request.headers_mut());
+        request
+    };
     let busy = Busy::start(deployment);
     let deadline = started + deployment.timeout;
     let first_limit = if stream {
@@ -324,15 +270,15 @@ async fn attempt(
         deployment.timeout
     };
     let first_deadline = started + first_limit;
-    let response = match tokio::time::timeout_at(first_deadline, job.upstream.send(request)).await {
+    let response = match tokio::time::timeout_at(first_deadline, job.upstream.send_resending(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(cause)) => return Err(Failure::Unreachable(cause)),
         Err(_) => return Err(Failure::Timeout(first_limit)),
     };
     let (mut head, mut body) = response.into_parts();
-    upstream::strip_hop_by_hop(&mut head.headers);
+    upstream::keep_relayed(&mut head.headers);
     if !head.status.is_success() {
-        let mut failed = failure(head, body, deadline).await;
+        let mut failed = failure(head, body, deadline, job.config).await;
         if let (Failure::Status { response, .. }, Some(t)) = (&mut failed, &translation) {
             // The provider's error, restated in the client's format.
             let status = response.status().as_u16();
@@ -341,6 +287,7 @@ async fn attempt(
         }
         return Err(failed);
     }
+    redact::headers_of(&mut head.headers, deployment);
     // A stream is only committed once its first chunk is here: until then a
     // retry or fallback is still possible.
     let first = if stream {
@@ -444,65 +391,6 @@ async fn first_chunk(body: &mut Incoming, deadline: Instant) -> Result<Frame<Byt
             Ok(Some(Ok(_empty))) => continue,
         }
     }
-}
-
-/// Reads a failed response's body (bounded) and classifies it.
-async fn failure(head: http::response::Parts, body: Incoming, deadline: Instant) -> Failure {
-    let bytes = match tokio::time::timeout_at(deadline, Limited::new(body, ERROR_BODY_LIMIT).collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        _ => Bytes::new(),
-    };
-    let class = classify(head.status, &bytes);
-    let retry_after = retry_after(&head.headers);
-    let mut head = head;
-    // The body is whole now: its length is known again.
-    head.headers.remove(http::header::TRANSFER_ENCODING);
-    head.headers
-        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Failure::Status {
-        class,
-        retry_after,
-        response: Response::from_parts(head, bytes),
-    }
-}
-
-/// LiteLLM's error classes from an upstream status and error body.
-pub fn classify(status: StatusCode, body: &[u8]) -> ErrorClass {
-    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
-    let context = [
-        "context_length_exceeded",
-        "maximum context length",
-        "context window",
-        "prompt is too long",
-        "too many tokens",
-    ];
-    let policy = [
-        "content_policy_violation",
-        "content_filter",
-        "content management policy",
-        "responsibleaipolicyviolation",
-    ];
-    match status.as_u16() {
-        401 | 403 => ErrorClass::Authentication,
-        404 => ErrorClass::NotFound,
-        408 => ErrorClass::Timeout,
-        429 => ErrorClass::RateLimit,
-        400 | 413 | 422 if context.iter().any(|k| text.contains(k)) => ErrorClass::ContextWindow,
-        400 | 422 if policy.iter().any(|k| text.contains(k)) => ErrorClass::ContentPolicy,
-        500..=599 => ErrorClass::InternalServer,
-        _ => ErrorClass::BadRequest,
-    }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by LLM providers).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
 }
 
 /// Exponential backoff with jitter: 0.25 s × 2^(n-1), at most 8 s, then a

@@ -1,6 +1,7 @@
 //! The upstream client: one pooled hyper-rustls client for every provider
-//! (HTTP/1.1 and HTTP/2 by ALPN, verified TLS), and the request it sends —
-//! which client headers go along, which never do, and the configured key.
+//! (HTTP/1.1 and HTTP/2 by ALPN, verified TLS), the request it sends —
+//! which client headers go along, which never do, and the configured key —
+//! and which of the provider's response headers come back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +11,17 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::Deployment;
 use crate::providers::{Endpoint, Wire};
+
+mod conn;
+pub mod redact;
+
+use conn::{Counting, Reuse};
 
 /// Client headers that go upstream. Everything else stays behind: the
 /// client's credentials (`authorization`, `x-api-key`, cookies), hop-by-hop
@@ -41,24 +46,58 @@ const FORWARDED_ANTHROPIC: [HeaderName; 2] = [
     HeaderName::from_static("anthropic-beta"),
 ];
 
-/// Response headers that describe the upstream hop, not the payload.
-const HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
+/// Provider response headers that reach the client, on answers and on
+/// errors alike; everything else stays behind (`set-cookie`, debug and
+/// routing headers naming internal hosts, hop-by-hop headers).
+enum Relayed {
+    Name(HeaderName),
+    /// Every header starting with this.
+    Prefix(&'static str),
+}
+
+const RELAYED: [Relayed; 13] = [
+    Relayed::Name(header::CONTENT_TYPE),
+    Relayed::Name(header::CONTENT_LENGTH),
+    // The body is relayed as sent, so its coding must be named.
+    Relayed::Name(header::CONTENT_ENCODING),
+    // SSE answers say `no-cache` so no intermediary holds them back.
+    Relayed::Name(header::CACHE_CONTROL),
+    Relayed::Name(header::RETRY_AFTER),
+    Relayed::Name(HeaderName::from_static("retry-after-ms")),
+    // The OpenAI SDKs read it to decide whether to retry.
+    Relayed::Name(HeaderName::from_static("x-should-retry")),
+    Relayed::Name(HeaderName::from_static("x-request-id")),
+    Relayed::Name(HeaderName::from_static("request-id")),
+    Relayed::Name(HeaderName::from_static("apim-request-id")),
+    Relayed::Prefix("x-ratelimit-"),
+    // Processing time, version, model, and (`anthropic-ratelimit-*`) limits.
+    Relayed::Prefix("openai-"),
+    Relayed::Prefix("anthropic-"),
 ];
+
+/// Matched by a prefix above, but they name the gateway's provider account.
+const WITHHELD: [HeaderName; 3] = [
+    HeaderName::from_static("openai-organization"),
+    HeaderName::from_static("openai-project"),
+    HeaderName::from_static("anthropic-organization-id"),
+];
+
+fn relayed(name: &HeaderName) -> bool {
+    let allowed = RELAYED.iter().any(|r| match r {
+        Relayed::Name(n) => n == name,
+        Relayed::Prefix(p) => name.as_str().starts_with(p),
+    });
+    allowed && !WITHHELD.contains(name)
+}
 
 /// The shared, pooled upstream client. It outlives config reloads, so
 /// connections to unchanged upstreams are reused.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    pooled: Client<Counting, Full<Bytes>>,
+    /// Opens a new connection for each request and keeps none: for the one
+    /// resend of a request a provider's close lost on a pooled connection.
+    fresh: Client<Counting, Full<Bytes>>,
 }
 
 impl Upstream {
@@ -74,23 +113,87 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
+        let https = Counting(https);
+        let pooled = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
+            .build(https.clone());
+        let fresh = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
             .build(https);
-        Upstream { client }
+        Upstream { pooled, fresh }
     }
 
-    /// Sends a request and waits for the response head.
-    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, &'static str> {
-        self.client.request(request).await.map_err(|e| {
-            if e.is_connect() {
-                "connection failed"
-            } else {
-                "connection closed before a response"
-            }
-        })
+    /// Sends the request `make` builds and waits for the response head.
+    ///
+    /// A provider may close a kept-alive connection right after answering
+    /// without saying so; a request sent on it meanwhile is lost before the
+    /// provider read it. When a connection that had already carried a
+    /// response ends before any answer to the next request (end of stream:
+    /// hyper's "connection closed before message completed"; a reset: the
+    /// provider closed with our bytes unread; or a dispatch hyper
+    /// cancelled), the request is built again and sent once on a new
+    /// connection: that is not a retry and not a provider failure. The same
+    /// end on a new connection is a failure: the provider may have read it.
+    /// hyper-util resends by itself only requests the connection handed
+    /// back unwritten (`retry_canceled_requests`); these were already
+    /// written to the closed socket, so they come back as errors.
+    pub async fn send_resending(
+        &self,
+        make: impl Fn() -> Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, &'static str> {
+        let response = match self.pooled.request(make()).await {
+            Err(e) if lost_on_reused(&e) => self.fresh.request(make()).await,
+            other => other,
+        };
+        settle(response)
     }
+
+    /// Sends a request once and waits for the response head.
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, &'static str> {
+        settle(self.pooled.request(request).await)
+    }
+}
+
+/// Names an error's cause.
+fn settle(
+    response: Result<Response<Incoming>, hyper_util::client::legacy::Error>,
+) -> Result<Response<Incoming>, &'static str> {
+    response.map_err(|e| {
+        if e.is_connect() {
+            "connection failed"
+        } else {
+            "connection closed before a response"
+        }
+    })
+}
+
+/// Whether the request was lost to a close of a connection that had
+/// already carried a response, before any answer to it arrived.
+fn lost_on_reused(error: &hyper_util::client::legacy::Error) -> bool {
+    // HTTP/2 says which streams a closing server left unread (GOAWAY);
+    // hyper handles those. Only HTTP/1.1 leaves it to the client.
+    let reused = error.connect_info().is_some_and(|info| {
+        let mut extensions = http::Extensions::new();
+        info.get_extras(&mut extensions);
+        !info.is_negotiated_h2() && extensions.get::<Reuse>().is_some_and(Reuse::reused)
+    });
+    let first: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    let closed = std::iter::successors(first, |e| e.source()).any(|e| {
+        let hyper_closed = e
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|e| e.is_incomplete_message() || e.is_canceled());
+        // A peer that closes with bytes unread answers them with a reset:
+        // the request was not read, let alone served.
+        let reset = e.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            )
+        });
+        hyper_closed || reset
+    });
+    reused && closed
 }
 
 impl Default for Upstream {
@@ -156,9 +259,17 @@ pub fn request(
     request
 }
 
-/// Drops hop-by-hop headers from an upstream response before relaying it.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+/// Keeps only the provider response headers a client may see (`RELAYED`).
+pub fn keep_relayed(headers: &mut HeaderMap) {
+    let all = std::mem::take(headers);
+    let mut name = None;
+    for (next, value) in all {
+        // `into_iter` names a header once, before all its values.
+        if next.is_some() {
+            name = next.filter(relayed);
+        }
+        if let Some(name) = &name {
+            headers.append(name.clone(), value);
+        }
     }
 }

@@ -27,9 +27,9 @@ async fn every_endpoint_reaches_the_upstream_path_with_and_without_v1() {
         let answer = post_json(&gw.url(path), &[], json!({"model": "m", "input": "x"})).await;
         assert_eq!(answer.status, 200, "{path}: {:?}", answer.body);
         assert_eq!(
-            answer.header("x-upstream-marker"),
+            answer.header("x-request-id"),
             Some("mock"),
-            "upstream headers relayed"
+            "the provider's request id is relayed"
         );
     }
     let paths: Vec<String> = mock.calls().iter().map(|c| c.path.clone()).collect();

@@ -101,24 +101,25 @@ const DEFAULT_TIMEOUT_SECS: f64 = 600.0;
 
 /// Reads the entry-level defaults before the model list is built.
 pub(super) fn defaults(router: &RoutingEntry, litellm: &RoutingEntry, report: &mut Report) -> Defaults {
-    let timeout = seconds_at(router.timeout.as_ref(), "router_settings.timeout", report)
-        .or_else(|| {
-            seconds_at(
-                litellm.request_timeout.as_ref(),
-                "litellm_settings.request_timeout",
-                report,
-            )
-        })
-        .or_else(|| seconds_at(litellm.timeout.as_ref(), "litellm_settings.timeout", report))
+    // Every value is checked, even one a higher-priority key overrides.
+    let router_timeout = seconds_at(router.timeout.as_ref(), "router_settings.timeout", report);
+    let request_timeout = seconds_at(
+        litellm.request_timeout.as_ref(),
+        "litellm_settings.request_timeout",
+        report,
+    );
+    let litellm_timeout = seconds_at(litellm.timeout.as_ref(), "litellm_settings.timeout", report);
+    let timeout = router_timeout
+        .or(request_timeout)
+        .or(litellm_timeout)
         .unwrap_or(DEFAULT_TIMEOUT_SECS);
-    let stream_timeout =
-        seconds_at(router.stream_timeout.as_ref(), "router_settings.stream_timeout", report).or_else(|| {
-            seconds_at(
-                litellm.stream_timeout.as_ref(),
-                "litellm_settings.stream_timeout",
-                report,
-            )
-        });
+    let router_stream = seconds_at(router.stream_timeout.as_ref(), "router_settings.stream_timeout", report);
+    let litellm_stream = seconds_at(
+        litellm.stream_timeout.as_ref(),
+        "litellm_settings.stream_timeout",
+        report,
+    );
+    let stream_timeout = router_stream.or(litellm_stream);
     Defaults {
         timeout,
         stream_timeout,

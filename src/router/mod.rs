@@ -6,7 +6,7 @@ mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use state::{now_ms, Busy, State};
+pub use state::{now_ms, Busy, Health, State};
 
 use crate::config::routing::Strategy;
 use crate::config::Deployment;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::config::routing::{ErrorClass, Routing};
+use crate::config::routing::Routing;
 use crate::config::Deployment;
 
 /// Milliseconds on tokio's clock (so tests can pause and advance it).
@@ -17,6 +17,25 @@ pub fn now_ms() -> u64 {
 }
 
 const MINUTE_MS: u64 = 60_000;
+
+/// What a failed attempt says about its deployment. A cooldown takes the
+/// deployment away from every client, so only failures that say it is
+/// unhealthy count; a request's own problem does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Every request would fail the same way now: a rate limit (429) or a
+    /// rejected key (401: the configured key is wrong or revoked, whatever
+    /// the request; LiteLLM cools down on it too). Cools down at once.
+    Down,
+    /// It may be failing: 5xx, 408, 403 (a key without access to this
+    /// model or region, or a provider's block of one request), timeouts,
+    /// connection failures. Cools down after more than `allowed_fails` in a
+    /// minute.
+    Failing,
+    /// The request's problem: a path the provider does not serve (404), a
+    /// body it rejects (400, 413, 422), a context or content-policy error.
+    Unaffected,
+}
 
 /// Health and load of one deployment. Reset when a reload replaces it.
 #[derive(Debug, Default)]
@@ -85,16 +104,12 @@ impl State {
     }
 
     /// Counts a failure; returns whether the deployment now cools down.
-    /// Rate limits and rejected keys cool it down at once (another request
-    /// would fail the same way); timeouts, 5xx and connection failures after
-    /// more than `allowed_fails` in a minute. A client's own bad request
-    /// says nothing about the deployment.
-    pub fn failed(&self, class: ErrorClass, routing: &Routing) -> bool {
+    pub fn failed(&self, health: Health, routing: &Routing) -> bool {
         let now = now_ms();
-        let cool = match class {
-            ErrorClass::RateLimit | ErrorClass::Authentication => true,
-            ErrorClass::BadRequest | ErrorClass::ContextWindow | ErrorClass::ContentPolicy => false,
-            ErrorClass::Timeout | ErrorClass::InternalServer | ErrorClass::NotFound => {
+        let cool = match health {
+            Health::Down => true,
+            Health::Unaffected => false,
+            Health::Failing => {
                 let start = self.fail_window_start.load(Relaxed);
                 if now.saturating_sub(start) >= MINUTE_MS {
                     self.fail_window_start.store(now, Relaxed);

@@ -63,8 +63,8 @@ fn lower_order_serves_first_and_higher_only_when_it_cannot() {
     let seen = counts(&c, Strategy::SimpleShuffle, 1000);
     assert_eq!(seen.get(&0), None, "order 2 waits while order 1 is healthy: {seen:?}");
     let group = c.group("g").unwrap();
-    group[1].state.failed(ErrorClass::RateLimit, &c.routing);
-    group[2].state.failed(ErrorClass::RateLimit, &c.routing);
+    group[1].state.failed(Health::Down, &c.routing);
+    group[2].state.failed(Health::Down, &c.routing);
     assert_eq!(pick(group, Strategy::SimpleShuffle, &[]).unwrap().index, 0);
 }
 
@@ -151,9 +151,9 @@ async fn a_failing_deployment_cools_down_and_comes_back() {
     let c = config(&["", ""], "router_settings:\n  allowed_fails: 2\n  cooldown_time: 30\n");
     let group = c.group("g").unwrap();
     // Two failures are allowed; the third within a minute cools it down.
-    assert!(!group[0].state.failed(ErrorClass::InternalServer, &c.routing));
-    assert!(!group[0].state.failed(ErrorClass::InternalServer, &c.routing));
-    assert!(group[0].state.failed(ErrorClass::InternalServer, &c.routing));
+    assert!(!group[0].state.failed(Health::Failing, &c.routing));
+    assert!(!group[0].state.failed(Health::Failing, &c.routing));
+    assert!(group[0].state.failed(Health::Failing, &c.routing));
     for _ in 0..100 {
         assert_eq!(pick(group, Strategy::SimpleShuffle, &[]).unwrap().index, 1);
     }
@@ -172,18 +172,17 @@ async fn a_failing_deployment_cools_down_and_comes_back() {
 async fn failures_older_than_a_minute_are_forgotten_and_bad_requests_never_count() {
     let c = config(&["", ""], "router_settings:\n  allowed_fails: 1\n");
     let group = c.group("g").unwrap();
-    assert!(!group[0].state.failed(ErrorClass::Timeout, &c.routing));
+    assert!(!group[0].state.failed(Health::Failing, &c.routing));
     tokio::time::advance(Duration::from_secs(61)).await;
     assert!(
-        !group[0].state.failed(ErrorClass::Timeout, &c.routing),
+        !group[0].state.failed(Health::Failing, &c.routing),
         "a new minute starts a new count"
     );
     for _ in 0..10 {
-        assert!(!group[1].state.failed(ErrorClass::BadRequest, &c.routing));
-        assert!(!group[1].state.failed(ErrorClass::ContextWindow, &c.routing));
+        assert!(!group[1].state.failed(Health::Unaffected, &c.routing));
     }
     assert!(
-        group[1].state.failed(ErrorClass::RateLimit, &c.routing),
+        group[1].state.failed(Health::Down, &c.routing),
         "a 429 cools down at once"
     );
 }
@@ -192,9 +191,9 @@ async fn failures_older_than_a_minute_are_forgotten_and_bad_requests_never_count
 async fn all_cooling_down_says_when_to_come_back() {
     let c = config(&["", ""], "router_settings:\n  cooldown_time: 10\n");
     let group = c.group("g").unwrap();
-    group[0].state.failed(ErrorClass::RateLimit, &c.routing);
+    group[0].state.failed(Health::Down, &c.routing);
     tokio::time::advance(Duration::from_secs(4)).await;
-    group[1].state.failed(ErrorClass::RateLimit, &c.routing);
+    group[1].state.failed(Health::Down, &c.routing);
     let Err(Unavailable { retry_after }) = pick(group, Strategy::SimpleShuffle, &[]) else {
         panic!("all cooling")
     };

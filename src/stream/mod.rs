@@ -287,7 +287,10 @@ impl UsageScan {
             return true;
         };
         self.usage = Some(self.usage.map_or(usage, |earlier| earlier.updated(usage)));
-        let drop = droppable && choices_empty(&payload);
+        // An event cut by a chunk boundary goes out early once its bytes show
+        // a non-empty `"choices"` anywhere; a whole one is judged the same
+        // way, so where the boundary falls never changes what is cut.
+        let drop = droppable && choices_empty(&payload) && may_be_usage_only(event, &mut 0);
         self.dropped |= drop;
         !drop
     }

@@ -217,7 +217,7 @@ fn json_reply(status: u16, value: Value) -> Response<MockBody> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .header("x-upstream-marker", "mock")
+        .header("x-request-id", "mock")
         .header("connection", "keep-alive")
         .body(
             Full::new(Bytes::from(value.to_string()))
