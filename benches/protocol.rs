@@ -6,6 +6,12 @@
 //! The stream is a typical reasoning model's answer with a tool call: 40
 //! reasoning chunks, 200 text chunks and a call in 20 argument fragments,
 //! each chunk as its own network read, as providers flush them.
+//!
+//! Measured at 91ee3e6 on the shared 2-core machine (load average 4–6, so
+//! upper bounds), per chunk: decode/chat 0.77 µs, encode/anthropic 0.08 µs,
+//! translate/chat_to_anthropic 1.04 µs, decode/anthropic 0.50 µs,
+//! encode/chat 0.06 µs, translate/anthropic_to_chat 0.78 µs; a Claude
+//! Code–shaped request (24 tools) to chat: 213 µs.
 
 use std::hint::black_box;
 

@@ -747,3 +747,36 @@ fn error_bodies_speak_each_format() {
     assert_eq!(body["error"]["type"], "api_error");
     assert_eq!(body["error"]["message"], "<html>Bad Gateway</html>");
 }
+
+#[test]
+fn whitespace_never_opens_a_block_but_is_kept_before_the_text_it_precedes() {
+    use tollgate::protocol::events::Event;
+    let mut encoder = anthropic::Encoder::new("m", "n", 1);
+    let mut out = Vec::new();
+    for event in [
+        Event::Text { text: "\n".into() },
+        Event::Text { text: "a".into() },
+        Event::Reasoning { text: "r".into() },
+        Event::Text { text: " ".into() },
+        Event::Reasoning { text: "s".into() },
+        Event::Text { text: " ".into() },
+        Event::Text { text: "b".into() },
+        Event::Text { text: "\n\n".into() },
+        Event::Done,
+    ] {
+        encoder.event(event, &mut out);
+    }
+    let got = claude(&out);
+    assert_eq!(
+        got.blocks,
+        vec![
+            Block::Text("\na".into()),
+            Block::Thinking {
+                text: "rs".into(),
+                signature: String::new()
+            },
+            Block::Text("  b\n\n".into()),
+        ],
+        "R24: no blank block, yet the text's spaces survive the thinking between (found by the property test)"
+    );
+}

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::protocol::errors::read_error;
-use crate::protocol::events::{Event, FinishReason, StreamError, Usage};
+use crate::protocol::events::{ErrorKind, Event, FinishReason, StreamError, Usage};
 use crate::protocol::sse::{SseDecoder, SseEvent};
 
 #[derive(Deserialize)]
@@ -171,7 +171,7 @@ impl Decoder {
             return;
         }
         if let Err(err) = self.sse.feed(chunk, &mut self.frames) {
-            self.fail(StreamError::new(super::ErrorKind::Api, err.to_string()), out);
+            self.fail(StreamError::new(ErrorKind::Api, err.to_string()), out);
             return;
         }
         self.drain(out);
@@ -391,7 +391,7 @@ pub fn decode_answer(body: &[u8]) -> Vec<Event> {
         }
         Err(err) => decoder.fail(
             StreamError::new(
-                super::ErrorKind::Api,
+                ErrorKind::Api,
                 format!("The upstream's answer was not a chat completion: {err}."),
             ),
             &mut out,

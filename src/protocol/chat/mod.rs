@@ -10,5 +10,3 @@ pub use build::{build_request, ERROR_PREFIX, SYSTEM_MARKER};
 pub use decode::{decode_answer, finish_reason, Decoder};
 pub use encode::{answer_json, finish_reason_name, usage_json, Encoder};
 pub use request::{image_source, parse_request};
-
-pub(crate) use super::events::ErrorKind;
