@@ -119,8 +119,12 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
                 }
                 Err(Failure::Client(error)) => return Err(error),
                 Err(failure @ Failure::Unsupported { .. }) => {
-                    // Not the deployment's health, and no retry can change it.
+                    // Not the deployment's health, and no retry can change
+                    // it: only another deployment of the group may serve it.
                     last = Some(failure);
+                    if deployments.iter().all(|d| tried.contains(&d.index)) {
+                        break;
+                    }
                 }
                 Err(failure) => {
                     let class = failure.class();
