@@ -104,7 +104,8 @@ fn folded(name: &str) -> impl Iterator<Item = u8> + '_ {
 /// Reads the whole body within `limits`: at most `max` bytes (a declared
 /// `content-length` over it is refused before reading), within the body
 /// timeout, and only while the shared budget for buffered bodies has room
-/// for it. The bytes hold their share of the budget until dropped.
+/// for it and its upstream copy. The bytes hold their share of the budget
+/// until dropped.
 pub async fn read_body(
     mut body: Incoming,
     headers: &HeaderMap,
@@ -123,7 +124,7 @@ pub async fn read_body(
     let busy = || GatewayError::BodyBudget { budget: limits.total() };
     let mut share = limits.share();
     // A declared length is taken in one allocation of exactly that size.
-    if !share.cover(declared) {
+    if !share.cover(with_copy(declared)) {
         return Err(busy());
     }
     let mut buf = Vec::with_capacity(declared);
@@ -144,12 +145,19 @@ pub async fn read_body(
             return Err(GatewayError::BodyTooLarge { limit: max });
         }
         grow(&mut buf, data.len(), max);
-        if !share.cover(buf.capacity()) {
+        if !share.cover(with_copy(buf.capacity())) {
             return Err(busy());
         }
         buf.extend_from_slice(&data);
     }
     Ok(share.attach(buf))
+}
+
+/// What a body of `bytes` counts against the budget: itself, and the copy
+/// sent upstream when the model name is rewritten (`upstream_body`), which
+/// lives about as long.
+fn with_copy(bytes: usize) -> usize {
+    bytes.saturating_mul(2)
 }
 
 /// Makes room for `more` bytes: doubling, as `Vec` does, but never past

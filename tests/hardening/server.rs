@@ -276,7 +276,8 @@ async fn a_body_that_is_not_valid_json_never_reaches_the_provider() {
 #[tokio::test]
 async fn buffered_bodies_share_one_budget() {
     let mock = Mock::start().await;
-    let budget = BodyLimits::new(1024 * 1024, Duration::from_secs(10));
+    // Each body counts twice (its upstream copy): 900 KiB takes 1,800 of 2,048.
+    let budget = BodyLimits::new(2 * 1024 * 1024, Duration::from_secs(10));
     let gw = start_limited(&config_for(&mock, &[("m", "up")], ""), quick_limits(64), budget).await;
     // An upload that declared 900 KiB and sends it slowly holds that much.
     let mut slow = TcpStream::connect(gw.addr).await.unwrap();
