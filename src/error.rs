@@ -12,6 +12,26 @@ use crate::body::{full, GatewayBody};
 /// Errors that come from the provider pass through without it.
 pub const GATEWAY_ERROR_HEADER: &str = "x-tollgate-error";
 
+/// How many characters of a client's model name the gateway repeats, in an
+/// error message or in the access log's `model` field. A longer name is cut
+/// there (on a character boundary) and ends with `…`: a name of megabytes
+/// must not be copied into every answer and log line.
+pub const MODEL_ECHO_CHARS: usize = 256;
+
+/// `name` as the gateway repeats it: at most [`MODEL_ECHO_CHARS`]
+/// characters, then `…` when it was longer.
+pub fn echo_model(name: &str) -> String {
+    match name.char_indices().nth(MODEL_ECHO_CHARS) {
+        None => name.to_owned(),
+        Some((cut, _)) => {
+            let mut short = String::with_capacity(cut + '…'.len_utf8());
+            short.push_str(name.get(..cut).unwrap_or_default());
+            short.push('…');
+            short
+        }
+    }
+}
+
 /// Everything that can go wrong while serving one request, before the
 /// upstream's own response takes over.
 #[derive(Debug)]
@@ -27,6 +47,11 @@ pub enum GatewayError {
     BodyTooLarge { limit: usize },
     /// The client's body could not be read (it went away mid-upload).
     BodyRead,
+    /// The client did not send its whole body within the body timeout.
+    BodyTimeout { seconds: u64 },
+    /// The bodies being read or held by other requests already take the
+    /// whole buffer budget (`--body-budget-mb`).
+    BodyBudget { budget: usize },
     /// Keys are configured and the request carries none.
     MissingKey,
     /// The presented key matches no configured key.
@@ -65,6 +90,8 @@ impl GatewayError {
             ForbiddenField(_) => (StatusCode::BAD_REQUEST, INVALID, "forbidden_field"),
             BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "request_too_large"),
             BodyRead => (StatusCode::BAD_REQUEST, INVALID, "body_read_failed"),
+            BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, INVALID, "body_read_timeout"),
+            BodyBudget { .. } => (StatusCode::SERVICE_UNAVAILABLE, "api_error", "gateway_busy"),
             MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
             ModelNotAllowed { .. } => (StatusCode::FORBIDDEN, "permission_error", "model_not_allowed"),
@@ -110,6 +137,10 @@ impl GatewayError {
             ),
             BodyTooLarge { limit } => format!("The request body is larger than this gateway's limit of {limit} bytes."),
             BodyRead => "The request body could not be read.".into(),
+            BodyTimeout { seconds } => format!("The request body did not arrive within {seconds} s."),
+            BodyBudget { budget } => format!(
+                "The gateway is holding as many request bodies as its memory budget ({budget} bytes) allows; retry shortly."
+            ),
             MissingKey => "No API key provided. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`.".into(),
             InvalidKey => "Incorrect API key provided.".into(),
             ModelNotAllowed { model } => format!("This key may not use the model `{model}`. GET /v1/models lists the models it may use."),
@@ -161,8 +192,28 @@ impl GatewayError {
             GatewayError::NoDeploymentAvailable { retry_after_secs, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
+            // Bodies are read in seconds at most: a retry a second later finds room.
+            GatewayError::BodyBudget { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_model_names_are_cut_on_a_char_boundary() {
+        assert_eq!(echo_model("gpt-4o"), "gpt-4o");
+        let exact = "é".repeat(MODEL_ECHO_CHARS);
+        assert_eq!(echo_model(&exact), exact);
+        let long = "é".repeat(MODEL_ECHO_CHARS + 1);
+        let cut = echo_model(&long);
+        assert_eq!(cut.chars().count(), MODEL_ECHO_CHARS + 1);
+        assert!(cut.ends_with("é…"));
     }
 }
