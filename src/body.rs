@@ -211,13 +211,48 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        let mut hint = self.inner.size_hint();
-        if let Some(extra) = self.first.as_ref().and_then(|f| f.data_ref()).map(|d| d.len() as u64) {
-            hint.set_lower(hint.lower() + extra);
-            if let Some(upper) = hint.upper() {
-                hint.set_upper(upper + extra);
-            }
+        let hint = self.inner.size_hint();
+        match self.first.as_ref().and_then(|f| f.data_ref()) {
+            Some(first) => plus(&hint, first.len() as u64),
+            None => hint,
         }
-        hint
+    }
+}
+
+/// `hint` with `extra` bytes in front: still exact when `hint` was (a
+/// provider's `Content-Length` after the held first frame). Upper first, so
+/// the lower bound never passes it; saturating, so neither overflows.
+fn plus(hint: &SizeHint, extra: u64) -> SizeHint {
+    if let Some(exact) = hint.exact() {
+        return SizeHint::with_exact(exact.saturating_add(extra));
+    }
+    let mut sum = SizeHint::new();
+    if let Some(upper) = hint.upper() {
+        sum.set_upper(upper.saturating_add(extra));
+    }
+    sum.set_lower(hint.lower().saturating_add(extra));
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_frame_keeps_an_exact_hint_exact() {
+        assert_eq!(plus(&SizeHint::with_exact(10), 5).exact(), Some(15));
+        assert_eq!(plus(&SizeHint::with_exact(0), 5).exact(), Some(5));
+        assert_eq!(plus(&SizeHint::with_exact(u64::MAX), 5).exact(), Some(u64::MAX));
+    }
+
+    #[test]
+    fn a_held_frame_moves_both_bounds() {
+        let mut open = SizeHint::new();
+        open.set_lower(3);
+        let sum = plus(&open, 4);
+        assert_eq!((sum.lower(), sum.upper()), (7, None));
+        open.set_upper(9);
+        let sum = plus(&open, 4);
+        assert_eq!((sum.lower(), sum.upper()), (7, Some(13)));
     }
 }

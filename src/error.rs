@@ -6,12 +6,33 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde_json::json;
 
 use crate::body::{full, GatewayBody};
+use crate::protocol::events::ErrorKind;
 use crate::protocol::Format;
 
 /// Response header on every error tollgate itself produced (its value is the
 /// error `code`), so a client can tell the gateway's errors from a provider's.
 /// Errors that come from the provider pass through without it.
 pub const GATEWAY_ERROR_HEADER: &str = "x-tollgate-error";
+
+/// How many characters of a client's model name the gateway repeats, in an
+/// error message or in the access log's `model` field. A longer name is cut
+/// there (on a character boundary) and ends with `…`: a name of megabytes
+/// must not be copied into every answer and log line.
+pub const MODEL_ECHO_CHARS: usize = 256;
+
+/// `name` as the gateway repeats it: at most [`MODEL_ECHO_CHARS`]
+/// characters, then `…` when it was longer.
+pub fn echo_model(name: &str) -> String {
+    match name.char_indices().nth(MODEL_ECHO_CHARS) {
+        None => name.to_owned(),
+        Some((cut, _)) => {
+            let mut short = String::with_capacity(cut + '…'.len_utf8());
+            short.push_str(name.get(..cut).unwrap_or_default());
+            short.push('…');
+            short
+        }
+    }
+}
 
 /// Everything that can go wrong while serving one request, before the
 /// upstream's own response takes over.
@@ -25,7 +46,10 @@ pub enum GatewayError {
     /// translating it): `field` names the part at fault.
     InvalidRequest { field: Option<String>, message: String },
     /// The deployment speaks a format this request's cannot be translated to.
-    TranslationUnsupported { client: &'static str, upstream: &'static str },
+    TranslationUnsupported {
+        client: &'static str,
+        upstream: &'static str,
+    },
     /// The body carries a field that would let the caller steer the gateway
     /// (another host, key or header set).
     ForbiddenField(&'static str),
@@ -33,6 +57,11 @@ pub enum GatewayError {
     BodyTooLarge { limit: usize },
     /// The client's body could not be read (it went away mid-upload).
     BodyRead,
+    /// The client did not send its whole body within the body timeout.
+    BodyTimeout { seconds: u64 },
+    /// The bodies being read or held by other requests already take the
+    /// whole buffer budget (`--body-budget-mb`).
+    BodyBudget { budget: usize },
     /// Keys are configured and the request carries none.
     MissingKey,
     /// The presented key matches no configured key.
@@ -73,6 +102,8 @@ impl GatewayError {
             ForbiddenField(_) => (StatusCode::BAD_REQUEST, INVALID, "forbidden_field"),
             BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "request_too_large"),
             BodyRead => (StatusCode::BAD_REQUEST, INVALID, "body_read_failed"),
+            BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, INVALID, "body_read_timeout"),
+            BodyBudget { .. } => (StatusCode::SERVICE_UNAVAILABLE, "api_error", "gateway_busy"),
             MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
             ModelNotAllowed { .. } => (StatusCode::FORBIDDEN, "permission_error", "model_not_allowed"),
@@ -123,6 +154,10 @@ impl GatewayError {
             ),
             BodyTooLarge { limit } => format!("The request body is larger than this gateway's limit of {limit} bytes."),
             BodyRead => "The request body could not be read.".into(),
+            BodyTimeout { seconds } => format!("The request body did not arrive within {seconds} s."),
+            BodyBudget { budget } => format!(
+                "The gateway is holding as many request bodies as its memory budget ({budget} bytes) allows; retry shortly."
+            ),
             MissingKey => "No API key provided. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`.".into(),
             InvalidKey => "Incorrect API key provided.".into(),
             ModelNotAllowed { model } => format!("This key may not use the model `{model}`. GET /v1/models lists the models it may use."),
@@ -163,7 +198,7 @@ impl GatewayError {
         let body = match format {
             Format::Anthropic => json!({
                 "type": "error",
-                "error": {"type": anthropic_type(status), "message": self.message()},
+                "error": {"type": ErrorKind::from_status(status.as_u16()).anthropic_type(), "message": self.message()},
             }),
             Format::Chat | Format::Responses => json!({
                 "error": {
@@ -186,22 +221,28 @@ impl GatewayError {
             GatewayError::NoDeploymentAvailable { retry_after_secs, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
+            // Bodies are read in seconds at most: a retry a second later finds room.
+            GatewayError::BodyBudget { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             _ => {}
         }
         response
     }
 }
 
-/// Anthropic's error `type` for an HTTP status (its documented table).
-pub fn anthropic_type(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 | 405 | 422 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        _ => "api_error",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_model_names_are_cut_on_a_char_boundary() {
+        assert_eq!(echo_model("gpt-4o"), "gpt-4o");
+        let exact = "é".repeat(MODEL_ECHO_CHARS);
+        assert_eq!(echo_model(&exact), exact);
+        let long = "é".repeat(MODEL_ECHO_CHARS + 1);
+        let cut = echo_model(&long);
+        assert_eq!(cut.chars().count(), MODEL_ECHO_CHARS + 1);
+        assert!(cut.ends_with("é…"));
     }
 }

@@ -341,23 +341,29 @@ async fn translate_answer(
     head.headers.remove(http::header::CONTENT_LENGTH);
     head.headers.remove(http::header::CONTENT_ENCODING);
     if let Some(warning) = translate::warning(&translated.notes) {
-        head.headers.insert(HeaderName::from_static(translate::WARNING_HEADER), warning);
+        head.headers
+            .insert(HeaderName::from_static(translate::WARNING_HEADER), warning);
     }
     let context = translated.context;
     let usage = Arc::new(translate::UsageCell::default());
     if stream {
         let translator = protocol::Translator::new(&context).map_err(|e| Failure::Client(translate::rejected(e)))?;
         let body = translate::Translated::new(body, translator, usage.clone()).boxed_unsync();
+        head.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         head.headers
-            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        head.headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         let mut response = Response::from_parts(head, body);
         response.extensions_mut().insert(usage);
         return Ok(response);
     }
     // The deadline and idle limits of `body::Upstream` bound this read.
     let Some(bytes) = translate::read_whole(body, translate::MAX_ANSWER).await else {
-        return Err(Failure::Unreachable("the answer broke off or was too large to translate"));
+        return Err(Failure::Unreachable(
+            "the answer broke off or was too large to translate",
+        ));
     };
     let answer = protocol::translate_answer(&context, &bytes)
         .map_err(|_| Failure::Unreachable("an answer that is not valid in its own format"))?;

@@ -16,13 +16,13 @@ use serde_json::json;
 use crate::auth::Caller;
 use crate::body::{self, full, GatewayBody, Observed};
 use crate::config::Config;
-use crate::error::GatewayError;
+use crate::error::{echo_model, GatewayError};
 use crate::forward;
 use crate::protocol::Format;
 use crate::providers::{openai, Endpoint};
 use crate::record::Record;
 use crate::reload::ConfigStatus;
-use crate::request::{peek, read_body};
+use crate::request::{peek, read_body, BodyLimits};
 use crate::stream::UsageScan;
 use crate::telemetry;
 use crate::translate::UsageCell;
@@ -35,6 +35,10 @@ pub struct Gateway {
     draining: AtomicBool,
     /// What the reloads did; read by readiness, written by the reloader.
     status: Mutex<ConfigStatus>,
+    /// `GET /metrics`, rendered at most once a second.
+    metrics_page: MetricsPage,
+    /// The body timeout and the memory budget all buffered bodies share.
+    body_limits: BodyLimits,
 }
 
 /// Which listener a request came in on.
@@ -58,13 +62,26 @@ enum Route {
 }
 
 impl Gateway {
+    /// A gateway with the default body limits ([`default_body_limits`]).
     pub fn new(config: Config) -> Self {
+        let limits = default_body_limits(&config);
+        Self::with_body_limits(config, limits)
+    }
+
+    pub fn with_body_limits(config: Config, body_limits: BodyLimits) -> Self {
         Gateway {
+            body_limits,
             config: ArcSwap::from_pointee(config),
             upstream: Upstream::new(),
             draining: AtomicBool::new(false),
             status: Mutex::new(ConfigStatus::initial()),
+            metrics_page: MetricsPage::default(),
         }
+    }
+
+    /// The limits request bodies are read within.
+    pub fn body_limits(&self) -> &BodyLimits {
+        &self.body_limits
     }
 
     /// The config requests start with now.
@@ -90,6 +107,12 @@ impl Gateway {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// How many times `/metrics` was rendered (each scrape within a second of
+    /// a render is served the same page).
+    pub fn metrics_renders(&self) -> u64 {
+        self.metrics_page.renders.load(Ordering::Relaxed)
     }
 
     /// Marks the gateway as shutting down: readiness turns 503.
@@ -140,7 +163,7 @@ impl Gateway {
             // No key: like health, it holds no secret and no request content
             // (its labels are configured names only); scrapers rarely carry keys.
             Route::Metrics => {
-                let mut response = Response::new(full(Bytes::from(telemetry::render_prometheus())));
+                let mut response = Response::new(full(self.metrics_page.get()));
                 let content_type = HeaderValue::from_static(telemetry::PROMETHEUS_CONTENT_TYPE);
                 response.headers_mut().insert(header::CONTENT_TYPE, content_type);
                 Ok(response)
@@ -170,12 +193,14 @@ impl Gateway {
         // Authenticate before reading the body: an unauthenticated caller costs nothing.
         let caller = config.keys.authenticate(&parts.headers)?;
         record.client = client_label(&caller);
-        let body = read_body(body, &parts.headers, config.max_body_bytes).await?;
+        let body = read_body(body, &parts.headers, config.max_body_bytes, &self.body_limits).await?;
         let peeked = peek(&body)?;
         record.stream = peeked.stream;
-        record.model = Some(peeked.model.clone());
+        record.model = Some(echo_model(&peeked.model));
         let Some(resolved) = config.resolve(&peeked.model) else {
-            return Err(GatewayError::UnknownModel { model: peeked.model });
+            return Err(GatewayError::UnknownModel {
+                model: echo_model(&peeked.model),
+            });
         };
         let group = resolved.group;
         // Metric labels use the configured name, never the raw request.
@@ -185,7 +210,9 @@ impl Gateway {
         telemetry::record_prompt(&record.span, &body);
         // A client allowlist may name the group, or the alias or exact name it asked for.
         if !caller.may_use(group) && !caller.may_use(&peeked.model) {
-            return Err(GatewayError::ModelNotAllowed { model: peeked.model });
+            return Err(GatewayError::ModelNotAllowed {
+                model: echo_model(&peeked.model),
+            });
         }
         let job = forward::Job {
             config: &config,
@@ -214,6 +241,17 @@ impl Gateway {
         };
         body::json(status, Bytes::from(detail.to_string()))
     }
+}
+
+/// How long a client may take to send a request body, as nginx's
+/// `client_body_timeout`.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The body limits when none are given: [`BODY_TIMEOUT`], and a budget of
+/// 256 MiB or four bodies of the config's largest size, whichever is more.
+pub fn default_body_limits(config: &Config) -> BodyLimits {
+    let budget = (256 * 1024 * 1024).max(config.max_body_bytes.saturating_mul(4));
+    BodyLimits::new(budget, BODY_TIMEOUT)
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
@@ -280,4 +318,31 @@ fn text(status: StatusCode, body: &'static str) -> Response<GatewayBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// The Prometheus page, kept for [`MetricsPage::FRESH_FOR`]: rendering walks
+/// every series, and `/metrics` needs no key, so a scrape flood must not
+/// turn into a render flood. Concurrent scrapes of a stale page wait for
+/// one render rather than each doing their own.
+#[derive(Default)]
+struct MetricsPage {
+    page: Mutex<Option<(std::time::Instant, Bytes)>>,
+    renders: std::sync::atomic::AtomicU64,
+}
+
+impl MetricsPage {
+    const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn get(&self) -> Bytes {
+        let mut page = self.page.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((at, bytes)) = page.as_ref() {
+            if at.elapsed() < Self::FRESH_FOR {
+                return bytes.clone();
+            }
+        }
+        let bytes = Bytes::from(telemetry::render_prometheus());
+        self.renders.fetch_add(1, Ordering::Relaxed);
+        *page = Some((std::time::Instant::now(), bytes.clone()));
+        bytes
+    }
 }

@@ -239,14 +239,26 @@ pub fn access(line: &Access<'_>) {
     thread_local! {
         static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
-    LINE.with_borrow_mut(|buf| {
+    LINE.with_borrow_mut(|buf| emit(buf, line, *format, batcher));
+}
+
+/// Capacity a thread's line buffer keeps: an access line is a few hundred
+/// bytes, and a thread must not hold on to what one huge line took.
+const LINE_KEEP_CAPACITY: usize = 4 * 1024;
+
+/// Formats `line` into `buf`, hands it to `batcher`, and gives back what
+/// the buffer grew past [`LINE_KEEP_CAPACITY`].
+fn emit(buf: &mut Vec<u8>, line: &Access<'_>, format: LogFormat, batcher: &Batcher) {
+    buf.clear();
+    match format {
+        LogFormat::Text => line.text(buf, std::time::SystemTime::now()),
+        LogFormat::Json => line.json(buf, std::time::SystemTime::now()),
+    }
+    batcher.push(buf);
+    if buf.capacity() > LINE_KEEP_CAPACITY {
         buf.clear();
-        match format {
-            LogFormat::Text => line.text(buf, std::time::SystemTime::now()),
-            LogFormat::Json => line.json(buf, std::time::SystemTime::now()),
-        }
-        batcher.push(buf);
-    });
+        buf.shrink_to(LINE_KEEP_CAPACITY);
+    }
 }
 
 fn access_event(line: &Access<'_>) {
@@ -600,6 +612,31 @@ mod tests {
         drop(guard);
         let waited = started.elapsed();
         assert!(waited >= EXIT_WAIT && waited < EXIT_WAIT * 2, "{waited:?}");
+    }
+
+    #[test]
+    fn a_huge_line_does_not_stay_in_the_thread_buffer() {
+        let (batcher, guard) = start(Sink::default(), LogFormat::Text);
+        let huge = "m".repeat(8 * 1024 * 1024);
+        let line = Access {
+            method: "POST",
+            path: "/v1/chat/completions",
+            model: &huge,
+            upstream: "-",
+            server: "-",
+            client: "anonymous",
+            stream: false,
+            status: 404,
+            error: "model_not_found",
+            duration_us: 0,
+            ttfb_us: None,
+            bytes: 0,
+            outcome: "gateway_error",
+        };
+        let mut buf = Vec::new();
+        emit(&mut buf, &line, LogFormat::Json, &batcher);
+        assert!(buf.capacity() <= LINE_KEEP_CAPACITY, "kept {} bytes", buf.capacity());
+        drop(guard);
     }
 
     #[test]

@@ -11,9 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use tollgate::config::{self, Loaded};
-use tollgate::gateway::Gateway;
+use tollgate::gateway::{self, Gateway};
 use tollgate::logging::{self, LogFormat};
 use tollgate::reload::Reloader;
+use tollgate::request::BodyLimits;
+use tollgate::server::Limits;
 use tollgate::telemetry;
 
 /// A lean, stateless LLM gateway: one OpenAI-compatible endpoint in front of
@@ -72,6 +74,55 @@ struct ServeArgs {
     /// which costs less per request than a one-worker pool.
     #[arg(long, env = "TOLLGATE_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     worker_threads: Option<u16>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// What one client may hold: connections, time, buffered bytes.
+#[derive(Args)]
+struct LimitArgs {
+    /// Seconds a new connection may take to send its first request head.
+    #[arg(long, env = "TOLLGATE_HEADER_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    header_timeout_seconds: u64,
+    /// Seconds a client may take to send a whole request body.
+    #[arg(long, env = "TOLLGATE_BODY_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    body_timeout_seconds: u64,
+    /// Seconds a connection may stay open with no request in flight
+    /// (HTTP/1.1 keep-alive, idle HTTP/2).
+    #[arg(long, env = "TOLLGATE_IDLE_TIMEOUT_SECONDS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    idle_timeout_seconds: u64,
+    /// Client connections open at once [default: half the open-files soft
+    /// limit, less 64, so each can have an upstream connection]. At the
+    /// limit, the connection idle longest makes room for a new one.
+    #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    max_connections: Option<u64>,
+    /// MiB that all request bodies being read or held may take together;
+    /// past it, a request gets 503 with Retry-After [default: 256, or four
+    /// times max_request_size_mb if more].
+    #[arg(long, env = "TOLLGATE_BODY_BUDGET_MB", value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    body_budget_mb: Option<u64>,
+}
+
+impl LimitArgs {
+    fn connections(&self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            header_timeout: Duration::from_secs(self.header_timeout_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+            max_connections: self
+                .max_connections
+                .map_or(defaults.max_connections, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        }
+    }
+
+    fn bodies(&self, config: &config::Config) -> BodyLimits {
+        let timeout = Duration::from_secs(self.body_timeout_seconds);
+        let budget = match self.body_budget_mb {
+            Some(mb) => usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
+            None => gateway::default_body_limits(config).total(),
+        };
+        BodyLimits::new(budget, timeout)
+    }
 }
 
 fn main() -> ExitCode {
@@ -120,7 +171,13 @@ fn check(path: &std::path::Path) -> ExitCode {
             );
             // Which client formats each deployment serves, and how.
             for d in &config.deployments {
-                println!("  {} model_list[{}] {}: {}", d.model_name, d.index, d.label, d.formats_summary());
+                println!(
+                    "  {} model_list[{}] {}: {}",
+                    d.model_name,
+                    d.index,
+                    d.label,
+                    d.formats_summary()
+                );
             }
             ExitCode::SUCCESS
         }
@@ -193,7 +250,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
     // Exporters read the config's telemetry section at start only; a reload
     // that changes it says so (see `Reloader`).
     let telemetry = telemetry::init(&config.telemetry);
-    let gateway = Arc::new(Gateway::new(config));
+    let limits = args.limits.connections();
+    let bodies = args.limits.bodies(&config);
+    let gateway = Arc::new(Gateway::with_body_limits(config, bodies));
     let watched = gateway.clone();
     telemetry::watch_cooldowns(move |report| {
         let now = tollgate::router::now_ms();
@@ -211,7 +270,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     if let Some(admin) = admin {
         let admin_addr = admin.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(addr = %admin_addr, "admin listener (health only)");
-        tokio::spawn(tollgate::server::serve_admin(admin, gateway.clone()));
+        tokio::spawn(tollgate::server::serve_admin(admin, gateway.clone(), limits));
     }
     let shutdown = shutdown_signal();
     tracing::info!(
@@ -221,7 +280,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
         keyed,
         "tollgate listening"
     );
-    let drained = tollgate::server::serve(listener, gateway, shutdown, Duration::from_secs(args.drain_seconds)).await;
+    tracing::info!(
+        max_connections = limits.max_connections,
+        body_budget_bytes = gateway.body_limits().total(),
+        "limits"
+    );
+    let drain = Duration::from_secs(args.drain_seconds);
+    let drained = tollgate::server::serve_with(listener, gateway, shutdown, drain, limits).await;
     telemetry.shutdown().await;
     tracing::info!(drained, "tollgate stopped");
     ExitCode::SUCCESS

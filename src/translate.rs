@@ -13,8 +13,8 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::body::BoxError;
 use crate::error::GatewayError;
-use crate::protocol::events::{ErrorKind, StreamError};
 use crate::protocol;
+use crate::protocol::events::{ErrorKind, StreamError};
 use crate::spend::Usage;
 
 /// Silence from the upstream after which the client gets a keepalive event

@@ -20,8 +20,10 @@ async fn every_endpoint_reaches_the_upstream_path_with_and_without_v1() {
         ("/completions", "/v1/completions"),
         ("/v1/embeddings", "/v1/embeddings"),
         ("/embeddings", "/v1/embeddings"),
-        ("/v1/responses", "/v1/responses"),
-        ("/responses", "/v1/responses"),
+        // A server other than OpenAI's is taken to serve chat only: Responses
+        // requests are translated to chat (`use_chat_completions_api`).
+        ("/v1/responses", "/v1/chat/completions"),
+        ("/responses", "/v1/chat/completions"),
     ];
     for (path, _) in cases {
         let answer = post_json(&gw.url(path), &[], json!({"model": "m", "input": "x"})).await;

@@ -119,7 +119,12 @@ async fn errors_on_the_messages_routes_are_in_anthropics_shape() {
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.json()["type"], "error");
     // Other routes keep OpenAI's shape.
-    let chat = post_json(&gw.url("/v1/chat/completions"), &[], json!({"model": "nope", "messages": []})).await;
+    let chat = post_json(
+        &gw.url("/v1/chat/completions"),
+        &[],
+        json!({"model": "nope", "messages": []}),
+    )
+    .await;
     assert_eq!(chat.error_code(), "model_not_found");
 }
 
@@ -168,7 +173,10 @@ fn sse_events(text: &str) -> Vec<(Option<String>, Value)> {
         if data.is_empty() || data == "[DONE]" {
             continue;
         }
-        out.push((name, serde_json::from_str(&data).unwrap_or_else(|_| panic!("JSON data: {data}"))));
+        out.push((
+            name,
+            serde_json::from_str(&data).unwrap_or_else(|_| panic!("JSON data: {data}")),
+        ));
     }
     out
 }
@@ -189,8 +197,14 @@ fn kimi_tool_stream() -> Vec<String> {
                    "function": {"name": "Bash", "arguments": ""}}]}),
             Value::Null,
         ),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"command\":"}}]}), Value::Null),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"ls\"}"}}]}), Value::Null),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"command\":"}}]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"ls\"}"}}]}),
+            Value::Null,
+        ),
         chunk(json!({}), json!("stop")),
         json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "kimi-for-coding", "choices": [],
                "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150,
@@ -228,7 +242,10 @@ async fn claude_code_on_a_chat_provider_gets_anthropic_events_with_tool_use_and_
     assert_eq!(starts[1]["type"], "tool_use");
     assert_eq!(starts[1]["name"], "Bash");
     let id = starts[1]["id"].as_str().unwrap();
-    assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{id}");
+    assert!(
+        id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        "{id}"
+    );
     let args: String = events
         .iter()
         .filter(|(_, d)| d["delta"]["type"] == "input_json_delta")
@@ -273,8 +290,14 @@ async fn bad_messages_requests_get_an_anthropic_400_naming_the_field() {
     let mock = Mock::start().await;
     let gw = TestGateway::start(&mixed_config(&mock)).await;
     for (body, field) in [
-        (json!({"model": "kimi", "messages": [{"role": "user", "content": "hi"}]}), "max_tokens"),
-        (json!({"model": "kimi", "max_tokens": 10, "messages": [{"role": "user", "content": 7}]}), "content"),
+        (
+            json!({"model": "kimi", "messages": [{"role": "user", "content": "hi"}]}),
+            "max_tokens",
+        ),
+        (
+            json!({"model": "kimi", "max_tokens": 10, "messages": [{"role": "user", "content": 7}]}),
+            "content",
+        ),
         (
             json!({"model": "kimi", "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "hologram"}]}]}),
             "hologram",
@@ -308,7 +331,10 @@ async fn openai_clients_of_an_anthropic_deployment_get_chat_chunks_with_usage() 
         .filter_map(|(_, c)| c["choices"][0]["delta"]["content"].as_str().map(str::to_string))
         .collect();
     assert_eq!(content, "Bonjour");
-    let usage = chunks.iter().find_map(|(_, c)| c.get("usage").filter(|u| !u.is_null())).unwrap();
+    let usage = chunks
+        .iter()
+        .find_map(|(_, c)| c.get("usage").filter(|u| !u.is_null()))
+        .unwrap();
     assert_eq!(usage["prompt_tokens"], 125);
     assert_eq!(usage["completion_tokens"], 9);
     let call = &mock.calls()[0];
@@ -316,7 +342,10 @@ async fn openai_clients_of_an_anthropic_deployment_get_chat_chunks_with_usage() 
     let sent = call.json();
     assert_eq!(sent["model"], "claude-sonnet-4-5");
     assert_eq!(sent["system"][0]["text"], "be brief");
-    assert_eq!(sent["max_tokens"], 64000, "Anthropic needs max_tokens: the model's limit from the table");
+    assert_eq!(
+        sent["max_tokens"], 64000,
+        "Anthropic needs max_tokens: the model's limit from the table"
+    );
     assert_eq!(call.header("x-api-key"), Some("sk-ant-upstream"));
 }
 
@@ -366,7 +395,11 @@ async fn codex_on_a_chat_provider_gets_responses_events() {
     assert_eq!(last["response"]["usage"]["total_tokens"], 150);
     let sent = mock.calls()[0].json();
     assert_eq!(mock.calls()[0].path, "/v1/chat/completions");
-    assert!(sent["messages"].as_array().unwrap().iter().all(|m| m["role"] != "developer"));
+    assert!(sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["role"] != "developer"));
     assert_eq!(sent["messages"][0]["role"], "system");
 }
 
@@ -397,7 +430,11 @@ async fn responses_pass_through_where_the_server_serves_them() {
     let bridged = post_json(&gw.url("/v1/responses"), &[], body("bridged")).await;
     assert_eq!(bridged.status, 200, "{:?}", bridged.body);
     assert_eq!(mock.calls()[1].path, "/v1/chat/completions");
-    assert_eq!(mock.calls()[1].json()["model"], "gpt-5", "the chat_completions/ marker is not sent");
+    assert_eq!(
+        mock.calls()[1].json()["model"],
+        "gpt-5",
+        "the chat_completions/ marker is not sent"
+    );
     assert_eq!(bridged.json()["object"], "response");
 }
 
@@ -408,6 +445,9 @@ async fn previous_response_id_is_refused_clearly_by_a_stateless_gateway() {
     let body = json!({"model": "kimi", "input": "and then?", "previous_response_id": "resp_123"});
     let answer = post_json(&gw.url("/v1/responses"), &[], body).await;
     assert_eq!(answer.status, 400);
-    assert!(answer.json()["error"]["message"].as_str().unwrap().contains("previous_response_id"));
+    assert!(answer.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("previous_response_id"));
     assert!(mock.calls().is_empty());
 }

@@ -235,7 +235,13 @@ fn deployment(
         .as_ref()
         .and_then(|info| info.get("mode"))
         .and_then(Value::as_str);
-    let serves = serves(provider, &server_address, mode, params.use_chat_completions_api, chat_only_prefix);
+    let serves = serves(
+        provider,
+        &server_address,
+        mode,
+        params.use_chat_completions_api,
+        chat_only_prefix,
+    );
     if report.problems.len() > before {
         return None;
     }
@@ -350,7 +356,9 @@ fn upstream_urls(base: &str, wire: Wire) -> Result<([Uri; 6], String), String> {
         let url = format!("{versioned}{}", endpoint.suffix());
         urls.push(url.parse::<Uri>().map_err(|e| e.to_string())?);
     }
-    let urls = urls.try_into().map_err(|_| "has an endpoint table of the wrong size".to_string())?;
+    let urls = urls
+        .try_into()
+        .map_err(|_| "has an endpoint table of the wrong size".to_string())?;
     Ok((urls, host))
 }
 

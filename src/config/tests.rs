@@ -47,7 +47,7 @@ model_list:
       api_key: os.environ/MISSING_ONE
   - model_name: b
     litellm_params:
-      model: anthropic/claude
+      model: gemini/gemini-2.5-pro
   - model_name: c
     litellm_params:
       model: openai/y
@@ -64,7 +64,7 @@ general_settings:
     let found = problems(yaml);
     let expect = [
         "model_list[0] litellm_params.api_key: environment variable MISSING_ONE is not set",
-        "model_list[1] litellm_params.model: provider `anthropic` is a LiteLLM provider tollgate does not support yet",
+        "model_list[1] litellm_params.model: provider `gemini` is a LiteLLM provider tollgate does not support yet",
         "model_list[2] litellm_params.api_base: must start with http:// or https://",
         "model_list[3]: unknown key `litellm_params.tiemout`",
         "model_list[2] litellm_params.headers.Host: is set by the gateway itself",

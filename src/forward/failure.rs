@@ -30,7 +30,10 @@ pub(super) enum Failure {
     Timeout(Duration),
     /// The deployment's provider has no such endpoint (embeddings from an
     /// Anthropic model): another deployment of the group may.
-    Unsupported { provider: &'static str, endpoint: &'static str },
+    Unsupported {
+        provider: &'static str,
+        endpoint: &'static str,
+    },
     /// The client's request is at fault (it cannot be translated): answered
     /// at once, with no retry and no mark against the deployment.
     Client(crate::error::GatewayError),

@@ -52,4 +52,3 @@ pub(super) fn plan(endpoint: Endpoint, deployment: &Deployment) -> Result<Plan, 
         _ => Plan::Translate { client, upstream },
     })
 }
-

@@ -171,7 +171,11 @@ pub fn parse_model(model: &str) -> Result<(&'static Provider, &str), String> {
     if prefix == ANTHROPIC.name {
         return Ok((&ANTHROPIC, upstream));
     }
-    let supported: Vec<&str> = OPENAI_COMPATIBLE.iter().map(|p| p.name).chain([ANTHROPIC.name]).collect();
+    let supported: Vec<&str> = OPENAI_COMPATIBLE
+        .iter()
+        .map(|p| p.name)
+        .chain([ANTHROPIC.name])
+        .collect();
     if NOT_YET.contains(&prefix) {
         Err(format!(
             "provider `{prefix}` is a LiteLLM provider tollgate does not support yet (supported: {}); if it offers an OpenAI-compatible API, use `openai/` with its `api_base`",
@@ -202,7 +206,10 @@ mod tests {
         assert!(parse_model("gemini/gemini-2.5-pro")
             .unwrap_err()
             .contains("does not support yet"));
-        assert_eq!(parse_model("anthropic/claude-sonnet-4-5").unwrap().0.wire, Wire::Anthropic);
+        assert_eq!(
+            parse_model("anthropic/claude-sonnet-4-5").unwrap().0.wire,
+            Wire::Anthropic
+        );
         assert!(parse_model("opnai/x").unwrap_err().contains("unknown provider"));
         assert!(parse_model("openai/").is_err());
     }

@@ -7,7 +7,7 @@ use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -15,43 +15,158 @@ use serde_json::value::RawValue;
 use crate::error::GatewayError;
 use crate::providers::Endpoint;
 
-/// Body fields a client could use to send the gateway's key elsewhere or to
-/// change its credentials or headers (LiteLLM's CVE-2024-6587 class). A
-/// request carrying any of them is refused.
+/// Body fields a client could use to send the gateway's key elsewhere, to
+/// change its credentials or headers, or to send the request (or its log)
+/// to a host of its choosing (LiteLLM's CVE-2024-6587 class): LiteLLM's
+/// credential and endpoint `litellm_params`, which it also reads from a
+/// request body. A request carrying any of them is refused. A key matches
+/// whatever its case and separators (`API_BASE`, `apiBase`, `api-base`),
+/// as [`steering_field`] compares them; the list is sorted in that form.
 pub const STEERING_FIELDS: &[&str] = &[
     "api_base",
     "api_key",
     "api_version",
+    "arize_api_key",
+    "arize_space_key",
     "aws_access_key_id",
+    "aws_batch_role_arn",
+    "aws_bedrock_runtime_endpoint",
+    "aws_external_id",
+    "aws_profile_name",
     "aws_region_name",
+    "aws_role_name",
     "aws_secret_access_key",
+    "aws_session_name",
     "aws_session_token",
+    "aws_sts_endpoint",
+    "aws_web_identity_token",
     "azure_ad_token",
+    "azure_ad_token_provider",
+    "azure_endpoint",
+    "azure_password",
+    "azure_scope",
+    "azure_username",
     "base_url",
+    "client_id",
+    "client_secret",
+    "configurable_clientside_auth_params",
     "custom_llm_provider",
+    "default_headers",
     "extra_headers",
+    "gcs_path_service_account",
     "headers",
+    "humanloop_api_key",
+    "langfuse_host",
+    "langfuse_public_key",
+    "langfuse_secret",
+    "langfuse_secret_key",
+    "langsmith_api_key",
+    "langsmith_base_url",
+    "litellm_credential_name",
     "litellm_params",
+    "organization",
+    "posthog_api_key",
+    "posthog_api_url",
+    "provider_specific_header",
+    "region_name",
+    "s3_access_key_id",
+    "s3_endpoint_url",
+    "s3_region_name",
+    "s3_secret_access_key",
+    "ssl_verify",
+    "tenant_id",
+    "use_litellm_proxy",
     "user_config",
+    "vertex_ai_credentials",
+    "vertex_ai_location",
+    "vertex_ai_project",
     "vertex_credentials",
     "vertex_location",
     "vertex_project",
+    "watsonx_region_name",
 ];
 
-/// Reads the whole body, refusing one over `limit` bytes without buffering it:
-/// a declared `content-length` over the limit is refused before reading.
-pub async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+/// The steering field `key` names, compared without case, `_` or `-`.
+pub fn steering_field(key: &str) -> Option<&'static str> {
+    let i = STEERING_FIELDS
+        .binary_search_by(|field| folded(field).cmp(folded(key)))
+        .ok()?;
+    STEERING_FIELDS.get(i).copied()
+}
+
+/// A name as LiteLLM-style matching sees it: ASCII lower case, no `_` or `-`.
+fn folded(name: &str) -> impl Iterator<Item = u8> + '_ {
+    name.bytes()
+        .filter(|b| !matches!(b, b'_' | b'-'))
+        .map(|b| b.to_ascii_lowercase())
+}
+
+/// Reads the whole body within `limits`: at most `max` bytes (a declared
+/// `content-length` over it is refused before reading), within the body
+/// timeout, and only while the shared budget for buffered bodies has room
+/// for it and its upstream copy. The bytes hold their share of the budget
+/// until dropped.
+pub async fn read_body(
+    mut body: Incoming,
+    headers: &HeaderMap,
+    max: usize,
+    limits: &BodyLimits,
+) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(GatewayError::BodyTooLarge { limit });
+    let declared = match declared.map(usize::try_from) {
+        Some(Ok(n)) if n <= max => n,
+        Some(_) => return Err(GatewayError::BodyTooLarge { limit: max }),
+        None => 0,
+    };
+    let busy = || GatewayError::BodyBudget { budget: limits.total() };
+    let mut share = limits.share();
+    // A declared length is taken in one allocation of exactly that size.
+    if !share.cover(with_copy(declared)) {
+        return Err(busy());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge { limit }),
-        Err(_) => Err(GatewayError::BodyRead),
+    let mut buf = Vec::with_capacity(declared);
+    let deadline = tokio::time::Instant::now() + limits.timeout;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(GatewayError::BodyTimeout {
+                    seconds: limits.timeout.as_secs(),
+                })
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(GatewayError::BodyRead),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if buf.len().saturating_add(data.len()) > max {
+            return Err(GatewayError::BodyTooLarge { limit: max });
+        }
+        grow(&mut buf, data.len(), max);
+        if !share.cover(with_copy(buf.capacity())) {
+            return Err(busy());
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(share.attach(buf))
+}
+
+/// What a body of `bytes` counts against the budget: itself, and the copy
+/// sent upstream when the model name is rewritten (`upstream_body`), which
+/// lives about as long.
+fn with_copy(bytes: usize) -> usize {
+    bytes.saturating_mul(2)
+}
+
+/// Makes room for `more` bytes: doubling, as `Vec` does, but never past
+/// `max`, so the budget counts no capacity a body cannot use.
+fn grow(buf: &mut Vec<u8>, more: usize, max: usize) {
+    let need = buf.len().saturating_add(more);
+    if need > buf.capacity() {
+        let target = buf.capacity().saturating_mul(2).max(need).min(max.max(need));
+        buf.reserve_exact(target - buf.len());
     }
 }
 
@@ -97,6 +212,7 @@ pub fn peek(body: &[u8]) -> Result<Peek, GatewayError> {
         m => GatewayError::InvalidJson(m),
     })?;
     de.end().map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    validate::validate(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
     let raw = found.model.ok_or(GatewayError::MissingModel)?;
     let model: String = serde_json::from_str(raw.get()).map_err(|_| GatewayError::MissingModel)?;
     if model.is_empty() {
@@ -212,12 +328,9 @@ fn apply(body: &Bytes, splices: &[Splice]) -> Bytes {
 const FORBIDDEN: &str = "forbidden field ";
 
 fn forbidden_name(message: &str) -> &'static str {
-    let name = message[FORBIDDEN.len()..].split_whitespace().next().unwrap_or("");
-    STEERING_FIELDS
-        .iter()
-        .find(|f| **f == name)
-        .copied()
-        .unwrap_or("api_base")
+    let name = message.get(FORBIDDEN.len()..).unwrap_or_default();
+    let name = name.split_whitespace().next().unwrap_or_default();
+    steering_field(name).unwrap_or("api_base")
 }
 
 struct Found<'a> {
@@ -309,16 +422,19 @@ impl<'de> de::Deserialize<'de> for Key {
                     "stream" => Key::Stream,
                     "stream_options" => Key::StreamOptions,
                     "include_usage" => Key::IncludeUsage,
-                    other => match STEERING_FIELDS.binary_search(&other) {
-                        Ok(i) => Key::Forbidden(STEERING_FIELDS[i]),
-                        Err(_) => Key::Other,
-                    },
+                    other => steering_field(other).map_or(Key::Other, Key::Forbidden),
                 })
             }
         }
         d.deserialize_str(KeyVisitor)
     }
 }
+
+mod budget;
+mod validate;
+
+pub use budget::BodyLimits;
+pub use validate::MAX_DEPTH;
 
 #[cfg(test)]
 mod tests;

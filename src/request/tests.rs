@@ -4,7 +4,26 @@ use super::*;
 
 #[test]
 fn steering_fields_are_sorted_for_binary_search() {
-    assert!(STEERING_FIELDS.windows(2).all(|w| w[0] < w[1]));
+    assert!(STEERING_FIELDS.windows(2).all(|w| folded(w[0]).lt(folded(w[1]))));
+}
+
+#[test]
+fn steering_fields_match_whatever_their_case_and_separators() {
+    for key in ["API_BASE", "apiBase", "api-base", "Api_Base", "apibase"] {
+        assert_eq!(steering_field(key), Some("api_base"), "{key}");
+    }
+    assert_eq!(steering_field("azureEndpoint"), Some("azure_endpoint"));
+    assert_eq!(
+        steering_field("AWS_BEDROCK_RUNTIME_ENDPOINT"),
+        Some("aws_bedrock_runtime_endpoint")
+    );
+    for key in ["model", "messages", "temperature", "user", "metadata", "api", "base"] {
+        assert_eq!(steering_field(key), None, "{key}");
+    }
+    for field in STEERING_FIELDS {
+        let body = format!(r#"{{"model":"m","{}":"x"}}"#, field.to_uppercase());
+        assert!(matches!(peek(body.as_bytes()), Err(GatewayError::ForbiddenField(f)) if f == *field));
+    }
 }
 
 #[test]

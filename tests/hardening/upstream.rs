@@ -311,7 +311,8 @@ async fn errors_that_are_the_requests_fault_cool_nothing_down() {
         }
     });
     let upstream = Raw::start(None, answer).await;
-    let extra = "router_settings:\n  num_retries: 0\n  allowed_fails: 1\n  cooldown_time: 60\n";
+    // Said to serve Responses itself, so `/v1/responses` goes to it as is.
+    let extra = "      use_chat_completions_api: false\nrouter_settings:\n  num_retries: 0\n  allowed_fails: 1\n  cooldown_time: 60\n";
     let gateway = TestGateway::start(&one_entry(&upstream.base(), "sk-key-123456", extra)).await;
     for (path, status) in [
         ("/v1/responses", 404),
