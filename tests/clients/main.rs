@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod chat_client;
 mod claude;
 mod codex;
 mod sandbox;
