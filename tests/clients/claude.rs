@@ -73,6 +73,10 @@ async fn claude_code_reads_a_file_through_the_anthropic_mock_directly() {
     let turn = &upstream.turns()[1];
     assert_eq!(turn.target, "/v1/messages?beta=true");
     assert_eq!(turn.header("x-api-key"), Some("sk-direct"));
+    assert_eq!(turn.header("anthropic-version"), Some("2023-06-01"));
+    assert!(turn
+        .header("anthropic-beta")
+        .is_some_and(|b| b.contains("claude-code-20250219")));
     assert_eq!(turn.json()["model"], "mock-model");
 }
 

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::{pieces, text_of, Turn};
 
-pub fn tool_output(request: &Value) -> Option<String> {
+pub fn tool_result(request: &Value) -> Option<(String, String)> {
     let messages = request["messages"].as_array()?;
     let mut blocks = messages
         .iter()
@@ -14,7 +14,7 @@ pub fn tool_output(request: &Value) -> Option<String> {
         .filter_map(|m| m["content"].as_array())
         .flatten();
     let last = blocks.rfind(|b| b["type"] == "tool_result")?;
-    text_of(&last["content"])
+    Some((last["tool_use_id"].as_str()?.to_string(), text_of(&last["content"])?))
 }
 
 pub fn offers(request: &Value, tool: &str) -> bool {
@@ -30,9 +30,9 @@ pub fn stream(turn: &Turn, model: &str, n: usize) -> Vec<String> {
         json!({"type": "ping"}),
     ];
     let stop = match turn {
-        Turn::Call(call) => {
+        Turn::Call(call, id) => {
             events.push(json!({"type": "content_block_start", "index": 0,
-                               "content_block": {"type": "tool_use", "id": format!("toolu_mock{n}"), "name": call.name, "input": {}}}));
+                               "content_block": {"type": "tool_use", "id": id, "name": call.name, "input": {}}}));
             let arguments = call.arguments.to_string();
             for piece in pieces(&arguments) {
                 events.push(json!({"type": "content_block_delta", "index": 0,
@@ -66,8 +66,8 @@ pub fn stream(turn: &Turn, model: &str, n: usize) -> Vec<String> {
 
 pub fn whole(turn: &Turn, model: &str, n: usize) -> Value {
     let (content, stop) = match turn {
-        Turn::Call(call) => (
-            json!([{"type": "tool_use", "id": format!("toolu_mock{n}"), "name": call.name, "input": call.arguments}]),
+        Turn::Call(call, id) => (
+            json!([{"type": "tool_use", "id": id, "name": call.name, "input": call.arguments}]),
             "tool_use",
         ),
         Turn::Text(text) => (json!([{"type": "text", "text": text}]), "end_turn"),

@@ -5,10 +5,10 @@ use serde_json::{json, Value};
 
 use super::{pieces, text_of, Turn};
 
-pub fn tool_output(request: &Value) -> Option<String> {
+pub fn tool_result(request: &Value) -> Option<(String, String)> {
     let messages = request["messages"].as_array()?;
     let last = messages.iter().rev().find(|m| m["role"] == "tool")?;
-    text_of(&last["content"])
+    Some((last["tool_call_id"].as_str()?.to_string(), text_of(&last["content"])?))
 }
 
 pub fn offers(request: &Value, tool: &str) -> bool {
@@ -23,10 +23,10 @@ pub fn stream(request: &Value, turn: &Turn, model: &str, n: usize) -> Vec<String
     };
     let mut chunks = Vec::new();
     let finish = match turn {
-        Turn::Call(call) => {
+        Turn::Call(call, id) => {
             let arguments = call.arguments.to_string();
             chunks.push(chunk(
-                json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": format!("call_mock{n}"),
+                json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": id,
                        "type": "function", "function": {"name": call.name, "arguments": ""}}]}),
                 Value::Null,
             ));
@@ -60,8 +60,8 @@ pub fn stream(request: &Value, turn: &Turn, model: &str, n: usize) -> Vec<String
 
 pub fn whole(turn: &Turn, model: &str, n: usize) -> Value {
     let (message, finish) = match turn {
-        Turn::Call(call) => (
-            json!({"role": "assistant", "content": null, "tool_calls": [{"id": format!("call_mock{n}"), "type": "function",
+        Turn::Call(call, id) => (
+            json!({"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
                    "function": {"name": call.name, "arguments": call.arguments.to_string()}}]}),
             "tool_calls",
         ),

@@ -44,12 +44,23 @@ impl Wire {
         }
     }
 
-    /// The text of the last tool result the request carries, if any.
-    fn tool_output(self, request: &Value) -> Option<String> {
+    /// The call id and text of the last tool result the request carries, if any.
+    fn tool_result(self, request: &Value) -> Option<(String, String)> {
         match self {
-            Wire::Chat => chat::tool_output(request),
-            Wire::Anthropic => anthropic::tool_output(request),
-            Wire::Responses => responses::tool_output(request),
+            Wire::Chat => chat::tool_result(request),
+            Wire::Anthropic => anthropic::tool_result(request),
+            Wire::Responses => responses::tool_result(request),
+        }
+    }
+
+    /// The id of the `n`th answer's tool call, in this format's usual shape:
+    /// Kimi's `functions.<name>:<n>` on chat (not a valid Anthropic id, so a
+    /// translator must map it there and back), `toolu_…` on Anthropic.
+    fn call_id(self, tool: &str, n: usize) -> String {
+        match self {
+            Wire::Chat => format!("functions.{tool}:{n}"),
+            Wire::Anthropic => format!("toolu_mock{n}"),
+            Wire::Responses => format!("call_mock{n}"),
         }
     }
 
@@ -86,7 +97,8 @@ pub struct ToolCall {
 
 /// What one answer holds.
 pub enum Turn {
-    Call(ToolCall),
+    /// The call and its id.
+    Call(ToolCall, String),
     Text(String),
 }
 
@@ -122,6 +134,8 @@ struct State {
     tool: ToolCall,
     calls: Mutex<Vec<Recorded>>,
     turns: AtomicUsize,
+    /// The id of the last tool call answered.
+    issued: Mutex<Option<String>>,
 }
 
 /// A scripted upstream on 127.0.0.1.
@@ -140,6 +154,7 @@ impl Upstream {
             tool,
             calls: Mutex::new(Vec::new()),
             turns: AtomicUsize::new(0),
+            issued: Mutex::new(None),
         });
         let shared = state.clone();
         tokio::spawn(async move {
@@ -165,12 +180,14 @@ impl Upstream {
         self.state.calls.lock().unwrap().clone()
     }
 
-    /// The model turns: POSTs on this format's path.
+    /// The agent's turns: POSTs on this format's path that offer the tool
+    /// (background work such as a session title offers none).
     pub fn turns(&self) -> Vec<Recorded> {
-        let suffix = self.state.wire.suffix();
+        let (wire, tool) = (self.state.wire, self.state.tool.name);
         self.calls()
             .into_iter()
-            .filter(|c| c.method == "POST" && path(&c.target).ends_with(suffix))
+            .filter(|c| c.method == "POST" && path(&c.target).ends_with(wire.suffix()))
+            .filter(|c| wire.offers(&c.json(), tool))
             .collect()
     }
 
@@ -193,9 +210,9 @@ impl Upstream {
     }
 
     /// The client finished one tool round trip through this upstream: two
-    /// streamed turns (a silent non-streaming retry would add more), the
-    /// first offering the tool, the second carrying the tool's output, and
-    /// the client printing the answer that quotes it.
+    /// streamed turns offering the tool (a silent non-streaming retry would
+    /// add one), the second carrying the tool's output under the call id this
+    /// upstream issued, and the client printing the answer that quotes it.
     pub fn assert_round_trip(&self, outcome: &Outcome, secret: &str) {
         let wire = self.state.wire;
         let context = || format!("{outcome}\nthe {wire:?} upstream received:\n{}", self.summary());
@@ -213,17 +230,18 @@ impl Upstream {
             "every turn streamed\n{}",
             context()
         );
-        assert!(
-            wire.offers(&first, self.state.tool.name),
-            "the first turn offers {}\n{}",
-            self.state.tool.name,
-            context()
-        );
-        assert_eq!(wire.tool_output(&first), None, "no tool output yet\n{}", context());
-        let output = wire.tool_output(&second).unwrap_or_default();
+        assert_eq!(wire.tool_result(&first), None, "no tool output yet\n{}", context());
+        let (id, output) = wire.tool_result(&second).unwrap_or_default();
         assert!(
             output.contains(secret),
             "the follow-up carries the tool's output ({secret}), got {output:?}\n{}",
+            context()
+        );
+        let issued = self.state.issued.lock().unwrap().clone();
+        assert_eq!(
+            Some(id),
+            issued,
+            "the tool result answers the call id this upstream issued\n{}",
             context()
         );
         assert!(
@@ -255,13 +273,17 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Mo
         return Ok(reply(404, "text/plain", Bytes::from_static(b"404 page not found")));
     }
     let request = call.json();
-    let turn = match wire.tool_output(&request) {
-        Some(output) => Turn::Text(format!("{ANSWER}{output}")),
-        None if wire.offers(&request, state.tool.name) => Turn::Call(state.tool.clone()),
+    let n = state.turns.fetch_add(1, Ordering::SeqCst) + 1;
+    let turn = match wire.tool_result(&request) {
+        Some((_, output)) => Turn::Text(format!("{ANSWER}{output}")),
+        None if wire.offers(&request, state.tool.name) => {
+            let id = wire.call_id(state.tool.name, n);
+            *state.issued.lock().unwrap() = Some(id.clone());
+            Turn::Call(state.tool.clone(), id)
+        }
         // Background work (titles, summaries) offers no tools.
         None => Turn::Text("Nothing to do.".to_string()),
     };
-    let n = state.turns.fetch_add(1, Ordering::SeqCst) + 1;
     Ok(match wire.answer(&request, &turn, n) {
         Body::Json(value) => reply(200, "application/json", Bytes::from(value.to_string())),
         Body::Sse(frames) => {

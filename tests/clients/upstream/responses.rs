@@ -5,10 +5,10 @@ use serde_json::{json, Value};
 
 use super::{pieces, text_of, Turn};
 
-pub fn tool_output(request: &Value) -> Option<String> {
+pub fn tool_result(request: &Value) -> Option<(String, String)> {
     let items = request["input"].as_array()?;
     let last = items.iter().rev().find(|i| i["type"] == "function_call_output")?;
-    text_of(&last["output"])
+    Some((last["call_id"].as_str()?.to_string(), text_of(&last["output"])?))
 }
 
 pub fn offers(request: &Value, tool: &str) -> bool {
@@ -24,7 +24,7 @@ pub fn stream(turn: &Turn, model: &str, n: usize) -> Vec<String> {
         json!({"type": "response.in_progress", "response": response(model, n, "in_progress", json!([]))}),
     ];
     match turn {
-        Turn::Call(call) => {
+        Turn::Call(call, _) => {
             let mut added = item.clone();
             added["arguments"] = json!("");
             added["status"] = json!("in_progress");
@@ -85,10 +85,8 @@ pub fn whole(turn: &Turn, model: &str, n: usize) -> Value {
 /// The output item as `response.output_item.done` carries it: complete.
 fn done_item(turn: &Turn, n: usize) -> Value {
     match turn {
-        Turn::Call(call) => {
-            json!({"type": "function_call", "id": format!("fc_mock{n}"), "call_id": format!("call_mock{n}"),
-                                   "name": call.name, "arguments": call.arguments.to_string(), "status": "completed"})
-        }
+        Turn::Call(call, id) => json!({"type": "function_call", "id": format!("fc_mock{n}"), "call_id": id,
+                                       "name": call.name, "arguments": call.arguments.to_string(), "status": "completed"}),
         Turn::Text(text) => {
             json!({"type": "message", "id": format!("msg_mock{n}"), "role": "assistant", "status": "completed",
                                    "content": [{"type": "output_text", "text": text, "annotations": []}]})
