@@ -89,4 +89,5 @@ general_settings:
     let turns = upstream.turns();
     assert_eq!(turns.len(), 2, "{}", upstream.summary());
     assert_eq!(turns[1].json()["model"], "mock-chat");
+    upstream.assert_never_saw("sk-tollgate-e2e-chat");
 }

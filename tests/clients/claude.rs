@@ -11,12 +11,12 @@ use crate::upstream::{ToolCall, Upstream, Wire};
 const GATEWAY_KEY: &str = "sk-tollgate-e2e-claude";
 
 /// Runs `claude -p` against `base_url` (no `/v1`: the SDK adds `/v1/messages`).
-/// `env` adds or overrides variables (the model names).
-async fn claude(sandbox: &Sandbox, base_url: &str, key: &str, env: &[(&str, &str)]) -> Outcome {
+/// `env` adds the key (`ANTHROPIC_API_KEY` or `ANTHROPIC_AUTH_TOKEN`) and the
+/// model names.
+async fn claude(sandbox: &Sandbox, base_url: &str, env: &[(&str, &str)]) -> Outcome {
     let mut command = sandbox.command(&installed("@anthropic-ai/claude-code", "claude"));
     command
         .env("ANTHROPIC_BASE_URL", base_url)
-        .env("ANTHROPIC_API_KEY", key)
         .env("CLAUDE_CONFIG_DIR", sandbox.home.join(".claude"))
         // Nothing but the base URL: no bootstrap, event logging, MCP registry or updates.
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
@@ -62,13 +62,8 @@ fn read(sandbox: &Sandbox) -> ToolCall {
 async fn claude_code_reads_a_file_through_the_anthropic_mock_directly() {
     let sandbox = Sandbox::new("PLUM-5521").await;
     let upstream = Upstream::start(Wire::Anthropic, read(&sandbox)).await;
-    let outcome = claude(
-        &sandbox,
-        &upstream.origin(),
-        "sk-direct",
-        &[("ANTHROPIC_MODEL", "mock-model")],
-    )
-    .await;
+    let env = [("ANTHROPIC_API_KEY", "sk-direct"), ("ANTHROPIC_MODEL", "mock-model")];
+    let outcome = claude(&sandbox, &upstream.origin(), &env).await;
     upstream.assert_round_trip(&outcome, "PLUM-5521");
     let turn = &upstream.turns()[1];
     assert_eq!(turn.target, "/v1/messages?beta=true");
@@ -100,8 +95,9 @@ general_settings:
         upstream.origin()
     );
     let gateway = TestGateway::start(&config).await;
-    let outcome = claude(&sandbox, &gateway.url(""), GATEWAY_KEY, &[]).await;
+    let outcome = claude(&sandbox, &gateway.url(""), &[("ANTHROPIC_API_KEY", GATEWAY_KEY)]).await;
     upstream.assert_round_trip(&outcome, "QUINCE-7730");
+    upstream.assert_never_saw(GATEWAY_KEY);
     let turn = &upstream.turns()[1];
     assert_eq!(turn.target, "/v1/chat/completions");
     assert_eq!(turn.header("authorization"), Some("Bearer sk-upstream-chat"));
@@ -109,7 +105,8 @@ general_settings:
 }
 
 /// Claude Code on a model name of the config, and its background model on an
-/// alias of it, passed through to an Anthropic upstream.
+/// alias of it, passed through to an Anthropic upstream; its key sent as a
+/// Bearer token this time, which the upstream must not see.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_code_reads_a_file_through_tollgate_on_an_anthropic_upstream() {
     let sandbox = Sandbox::new("RAISIN-0419").await;
@@ -130,12 +127,14 @@ general_settings:
         upstream.origin()
     );
     let gateway = TestGateway::start(&config).await;
-    let models = [
+    let env = [
+        ("ANTHROPIC_AUTH_TOKEN", GATEWAY_KEY),
         ("ANTHROPIC_MODEL", "gw-claude"),
         ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "gw-claude-small"),
     ];
-    let outcome = claude(&sandbox, &gateway.url(""), GATEWAY_KEY, &models).await;
+    let outcome = claude(&sandbox, &gateway.url(""), &env).await;
     upstream.assert_round_trip(&outcome, "RAISIN-0419");
+    upstream.assert_never_saw(GATEWAY_KEY);
     let turn = &upstream.turns()[1];
     assert_eq!(turn.target.split('?').next(), Some("/v1/messages"));
     assert_eq!(turn.header("x-api-key"), Some("sk-upstream-anthropic"));

@@ -106,6 +106,7 @@ general_settings:
     let gateway = TestGateway::start(&config).await;
     let outcome = codex(&sandbox, &gateway.url("/v1"), GATEWAY_KEY, "gw-codex").await;
     upstream.assert_round_trip(&outcome, "TAMARIND-6105");
+    upstream.assert_never_saw(GATEWAY_KEY);
     let turn = &upstream.turns()[1];
     assert_eq!(turn.target, "/v1/chat/completions");
     assert_eq!(turn.header("authorization"), Some("Bearer sk-upstream-chat"));

@@ -209,6 +209,27 @@ impl Upstream {
         }
     }
 
+    /// The gateway's own key never went upstream, in any header or body.
+    pub fn assert_never_saw(&self, key: &str) {
+        for call in self.calls() {
+            let leaked = call
+                .headers
+                .iter()
+                .find(|(_, v)| v.to_str().is_ok_and(|v| v.contains(key)));
+            assert!(
+                leaked.is_none(),
+                "the client's key went upstream in {leaked:?} of {}",
+                call.target
+            );
+            let body = String::from_utf8_lossy(&call.body);
+            assert!(
+                !body.contains(key),
+                "the client's key went upstream in the body of {}",
+                call.target
+            );
+        }
+    }
+
     /// The client finished one tool round trip through this upstream: two
     /// streamed turns offering the tool (a silent non-streaming retry would
     /// add one), the second carrying the tool's output under the call id this
