@@ -94,14 +94,17 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
             record.deployment = Some(deployment.clone());
             let planned = plan(job.endpoint, &deployment);
             record.upstream_format = match planned {
-                Ok(Plan::Translate { upstream, .. }) => Some(upstream),
+                Some(Plan::Translate { upstream, .. }) => Some(upstream),
                 _ => None,
             };
             let attempt_no = record.retries + record.fallbacks + 1;
             let span = telemetry::attempt_span(&record.span, job.endpoint, &deployment, attempt_no);
             let result = match planned {
-                Ok(plan) => attempt(job, &deployment, plan, resolved.name, &span).await,
-                Err(failure) => Err(failure),
+                Some(plan) => attempt(job, &deployment, plan, resolved.name, &span).await,
+                None => Err(Failure::Unsupported {
+                    provider: deployment.provider.name,
+                    endpoint: job.endpoint.suffix(),
+                }),
             };
             let (status, error) = match &result {
                 Ok(response) => (Some(response.status().as_u16()), None),

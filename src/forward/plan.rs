@@ -1,7 +1,6 @@
 //! Which way one request goes to one deployment: as it came, translated
 //! through the hub into the deployment's format, or answered by the gateway.
 
-use super::failure::Failure;
 use crate::config::Deployment;
 use crate::protocol::{self, Format};
 use crate::providers::{Endpoint, Wire};
@@ -20,15 +19,13 @@ pub(super) enum Plan {
     CountLocally,
 }
 
-pub(super) fn plan(endpoint: Endpoint, deployment: &Deployment) -> Result<Plan, Failure> {
-    let unsupported = || Failure::Unsupported {
-        provider: deployment.provider.name,
-        endpoint: endpoint.suffix(),
-    };
+/// The plan for `endpoint` on `deployment`, or `None` when its provider
+/// serves no such endpoint in any format.
+pub(super) fn plan(endpoint: Endpoint, deployment: &Deployment) -> Option<Plan> {
     if deployment.mock_response.is_some() {
         // A mock answers as a chat server would (Responses too, for OpenAI's
         // shape); Anthropic clients get that translated like any chat answer.
-        return Ok(match endpoint {
+        return Some(match endpoint {
             Endpoint::CountTokens => Plan::CountLocally,
             Endpoint::Messages => Plan::Translate {
                 client: Format::Anthropic,
@@ -40,12 +37,12 @@ pub(super) fn plan(endpoint: Endpoint, deployment: &Deployment) -> Result<Plan, 
     let Some(client) = endpoint.format() else {
         // Completions and embeddings exist only in OpenAI's API.
         return match deployment.provider.wire {
-            Wire::OpenAi => Ok(Plan::Passthrough),
-            Wire::Anthropic => Err(unsupported()),
+            Wire::OpenAi => Some(Plan::Passthrough),
+            Wire::Anthropic => None,
         };
     };
-    let upstream = protocol::plan(client, &deployment.serves).ok_or_else(unsupported)?;
-    Ok(match (endpoint, upstream) {
+    let upstream = protocol::plan(client, &deployment.serves)?;
+    Some(match (endpoint, upstream) {
         (Endpoint::CountTokens, Format::Anthropic) => Plan::Passthrough,
         (Endpoint::CountTokens, _) => Plan::CountLocally,
         _ if upstream == client => Plan::Passthrough,
