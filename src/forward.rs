@@ -240,7 +240,12 @@ async fn attempt(
         Plan::Passthrough | Plan::CountLocally => None,
     };
     if let Some(text) = &deployment.mock_response {
-        let response = mock(job.endpoint, deployment, text, stream);
+        // The mock stands in for the upstream, so it answers in the format the
+        // request went out in: chat chunks for an Anthropic client's stream.
+        let endpoint = translation
+            .as_ref()
+            .map_or(job.endpoint, |t| Endpoint::of_format(t.context.upstream));
+        let response = mock(endpoint, deployment, text, stream);
         return match translation {
             Some(translated) => translate_answer(response, translated, stream).await,
             None => Ok(response),
