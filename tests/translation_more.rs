@@ -608,3 +608,57 @@ async fn the_quickstart_mock_streams_responses_events_to_codex() {
         .map(|(_, d)| &d["item"]["content"][0]["text"]);
     assert_eq!(done, Some(&json!(text)), "{types:?}");
 }
+
+// ---- what of Codex's caching hints goes upstream ------------------------
+
+/// Codex's per-session headers never leave the gateway; its
+/// `prompt_cache_key` goes only where the body passes through to a server
+/// that serves Responses itself (examples/clients/cli-assistants.md says why).
+#[tokio::test]
+async fn codex_session_headers_stay_and_prompt_cache_key_goes_only_to_responses_servers() {
+    let mock = Mock::start().await;
+    mock.script([Reply::Sse(chat_text_stream("Hello"), std::time::Duration::ZERO)]);
+    let yaml = format!(
+        "{}  - model_name: native
+    litellm_params:
+      model: openai/gpt-5
+      api_base: http://{}/v1
+      api_key: k
+      use_chat_completions_api: false
+",
+        config(&mock),
+        mock.addr
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let headers = [
+        ("session-id", "01a22f38-session"),
+        ("thread-id", "01a22f38-thread"),
+        ("x-client-request-id", "01a22f38-request"),
+        ("x-codex-window-id", "01a22f38-window:0"),
+        ("originator", "codex_exec"),
+    ];
+    for model in ["kimi", "native"] {
+        let mut body = codex_body(model == "kimi", false, false);
+        body["model"] = json!(model);
+        body["prompt_cache_key"] = json!("01a22f38-cache");
+        let answer = post_json(&gw.url("/v1/responses"), &headers, body).await;
+        assert_eq!(answer.status, 200, "{model}: {:?}", answer.body);
+    }
+    let calls = mock.calls();
+    assert_eq!(calls[0].path, "/v1/chat/completions");
+    assert_eq!(calls[1].path, "/v1/responses");
+    for call in &calls {
+        for (name, _) in headers {
+            assert_eq!(call.header(name), None, "{name} went to {}", call.path);
+        }
+    }
+    assert!(
+        calls[0].json().get("prompt_cache_key").is_none(),
+        "not sent to a chat-only provider"
+    );
+    assert_eq!(
+        calls[1].json()["prompt_cache_key"],
+        "01a22f38-cache",
+        "kept for OpenAI's cache routing"
+    );
+}
