@@ -82,8 +82,8 @@ fn tool_result(wire: Wire, request: &Value) -> Option<(String, String)> {
         }
         Wire::Anthropic => {
             let messages = request["messages"].as_array()?;
-            let blocks = messages.iter().filter_map(|m| m["content"].as_array()).flatten();
-            let last = blocks.filter(|b| b["type"] == "tool_result").last()?;
+            let mut blocks = messages.iter().filter_map(|m| m["content"].as_array()).flatten();
+            let last = blocks.rfind(|b| b["type"] == "tool_result")?;
             (&last["tool_use_id"], &last["content"])
         }
         Wire::Responses => {
