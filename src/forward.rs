@@ -240,7 +240,8 @@ async fn attempt(
         Plan::Passthrough | Plan::CountLocally => None,
     };
     if let Some(text) = &deployment.mock_response {
-        // A translated request is answered as its upstream format would be.
+        // The mock stands in for the upstream, so it answers in the format the
+        // request went out in: chat chunks for an Anthropic client's stream.
         let endpoint = translation
             .as_ref()
             .map_or(job.endpoint, |t| Endpoint::of_format(t.context.upstream));

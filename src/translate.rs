@@ -213,3 +213,129 @@ where
         SizeHint::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http_body_util::{BodyExt, StreamBody};
+    use tokio::sync::mpsc;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::protocol::{Context, Format};
+
+    type Chunk = Result<Frame<Bytes>, Infallible>;
+
+    /// An upstream body the test feeds by hand; it stays pending in between.
+    fn upstream() -> (
+        mpsc::UnboundedSender<Chunk>,
+        impl Body<Data = Bytes, Error = Infallible>,
+    ) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Chunk>();
+        (
+            tx,
+            StreamBody::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))),
+        )
+    }
+
+    fn translated<B>(client: Format, inner: B) -> Pin<Box<Translated<B>>> {
+        let context = Context {
+            client,
+            upstream: Format::Chat,
+            model: "gw-model".to_string(),
+            include_usage: true,
+            tool_names: Vec::new(),
+            custom_tools: Vec::new(),
+            input_estimate: 10,
+        };
+        let translator = protocol::Translator::new(&context).expect("chat answers translate to every format");
+        Box::pin(Translated::new(inner, translator, Arc::new(UsageCell::default())))
+    }
+
+    /// The next frame's text and the (paused) time it took to come.
+    async fn next<B>(body: &mut Pin<Box<Translated<B>>>) -> (String, Duration)
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let started = Instant::now();
+        let frame = body.frame().await.expect("a frame").expect("no error");
+        let data = frame.into_data().expect("data");
+        (String::from_utf8_lossy(&data).into_owned(), started.elapsed())
+    }
+
+    /// Names of the SSE events in `text`, in order.
+    fn events(text: &str) -> Vec<&str> {
+        text.lines().filter_map(|l| l.strip_prefix("event: ")).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn anthropic_clients_get_a_ping_after_each_15_s_of_upstream_silence() {
+        let (_tx, inner) = upstream();
+        let mut body = translated(Format::Anthropic, inner);
+        let (opening, waited) = next(&mut body).await;
+        assert_eq!(events(&opening), ["message_start"]);
+        assert_eq!(
+            waited,
+            Duration::ZERO,
+            "message_start goes out before the upstream's first byte"
+        );
+        for _ in 0..2 {
+            let (ping, waited) = next(&mut body).await;
+            assert_eq!(events(&ping), ["ping"], "{ping}");
+            assert!(ping.contains(r#"data: {"type":"ping"}"#), "{ping}");
+            assert_eq!(waited, KEEPALIVE, "one ping per 15 s of silence, not sooner");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn upstream_bytes_put_the_next_ping_off() {
+        let (tx, inner) = upstream();
+        let mut body = translated(Format::Anthropic, inner);
+        next(&mut body).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let chunk =
+            r#"data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}"#;
+        tx.send(Ok(Frame::data(Bytes::from(format!("{chunk}\n\n"))))).unwrap();
+        let (text, _) = next(&mut body).await;
+        assert!(text.contains("text_delta"), "{text}");
+        // The chunk came 10 s in: the ping waits 15 s from there, not 5.
+        let (ping, waited) = next(&mut body).await;
+        assert_eq!(events(&ping), ["ping"]);
+        assert_eq!(waited, KEEPALIVE);
+        tx.send(Ok(Frame::data(Bytes::from_static(b"data: [DONE]\n\n"))))
+            .unwrap();
+        drop(tx);
+        let (end, _) = next(&mut body).await;
+        assert_eq!(events(&end).last(), Some(&"message_stop"), "{end}");
+        assert!(body.frame().await.is_none(), "no ping after the end");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn responses_clients_get_in_progress_again_with_the_next_sequence_number() {
+        let (_tx, inner) = upstream();
+        let mut body = translated(Format::Responses, inner);
+        let (opening, waited) = next(&mut body).await;
+        assert_eq!(events(&opening), ["response.created", "response.in_progress"]);
+        assert_eq!(waited, Duration::ZERO);
+        for sequence in [2, 3] {
+            let (keepalive, waited) = next(&mut body).await;
+            assert_eq!(events(&keepalive), ["response.in_progress"], "{keepalive}");
+            assert!(
+                keepalive.contains(&format!("\"sequence_number\":{sequence}")),
+                "sequence numbers stay dense: {keepalive}"
+            );
+            assert_eq!(waited, KEEPALIVE);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn chat_clients_get_an_sse_comment() {
+        let (_tx, inner) = upstream();
+        let mut body = translated(Format::Chat, inner);
+        let (comment, waited) = next(&mut body).await;
+        assert!(comment.starts_with(':'), "a comment chat parsers skip: {comment:?}");
+        assert_eq!(waited, KEEPALIVE);
+    }
+}

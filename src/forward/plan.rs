@@ -23,12 +23,16 @@ pub(super) enum Plan {
 /// serves no such endpoint in any format.
 pub(super) fn plan(endpoint: Endpoint, deployment: &Deployment) -> Option<Plan> {
     if deployment.mock_response.is_some() {
-        // A mock answers as a chat server would (Responses too, for OpenAI's
-        // shape); Anthropic clients get that translated like any chat answer.
+        // A mock answers as a chat server would; Anthropic and Responses
+        // clients get that translated like any chat answer (streams too).
         return Some(match endpoint {
             Endpoint::CountTokens => Plan::CountLocally,
             Endpoint::Messages => Plan::Translate {
                 client: Format::Anthropic,
+                upstream: Format::Chat,
+            },
+            Endpoint::Responses => Plan::Translate {
+                client: Format::Responses,
                 upstream: Format::Chat,
             },
             _ => Plan::Passthrough,
