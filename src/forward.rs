@@ -263,7 +263,13 @@ async fn attempt(
             } else {
                 &*deployment.upstream_model_json
             };
-            let (body, injected) = upstream_body(job.body, job.peek, job.endpoint, model_json);
+            let (mut body, injected) = upstream_body(job.body, job.peek, job.endpoint, model_json);
+            if job.endpoint == Endpoint::Messages {
+                // Thinking the gateway made on another provider's turn would be refused.
+                if let Some(cleaned) = protocol::anthropic::without_unsigned_thinking(&body) {
+                    body = Bytes::from(cleaned);
+                }
+            }
             (body, injected, job.endpoint)
         }
     };

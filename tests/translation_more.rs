@@ -460,7 +460,6 @@ async fn the_gateways_own_thinking_blocks_carry_no_signature_anthropic_would_che
 /// or an alias moved): the thinking Kimi's turn left must not go to Anthropic,
 /// which rejects it ("Invalid signature").
 #[tokio::test]
-#[ignore = "bug: /v1/messages to an anthropic/ deployment is a byte passthrough, so a thinking block the gateway minted on a chat deployment (empty signature) is replayed to Anthropic; needs the passthrough to drop such blocks (src/forward.rs), not local"]
 async fn gateway_made_thinking_is_not_replayed_to_anthropic_by_an_anthropic_client() {
     let mock = Mock::start().await;
     mock.script([
