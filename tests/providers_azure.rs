@@ -400,3 +400,32 @@ fn an_azure_entry_without_a_base_says_which_variable_would_do() {
         "{problems:?}"
     );
 }
+
+#[tokio::test]
+async fn entries_and_reloads_with_the_same_service_principal_share_one_token() {
+    let (azure, addr) = Azure::start(3600).await;
+    let one = entra_config(addr);
+    let two = format!(
+        "{one}{}",
+        one.trim_start_matches("model_list:\n")
+            .replace("model_name: gpt", "model_name: gpt-b")
+    );
+    let env = |name: &str| (name == "SECRET").then(|| "s".to_string());
+    let first = tollgate::config::load_str(&two, std::path::Path::new("."), &env).unwrap();
+    // A reload builds a new config while the running one is alive: it keeps the token source.
+    let reloaded = tollgate::config::load_str(&two, std::path::Path::new("."), &env).unwrap();
+    let source = |loaded: &tollgate::config::Loaded, i: usize| loaded.config.deployments[i].credential.clone().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&source(&first, 0), &source(&first, 1)));
+    assert!(std::sync::Arc::ptr_eq(&source(&first, 0), &source(&reloaded, 0)));
+    let gw = TestGateway::serve(first.config).await;
+    for model in ["gpt", "gpt-b", "gpt"] {
+        let answer = post_json(
+            &gw.url("/v1/chat/completions"),
+            &[],
+            json!({"model": model, "messages": []}),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    assert_eq!(azure.tokens.load(Ordering::SeqCst), 1);
+}

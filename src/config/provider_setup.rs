@@ -151,7 +151,7 @@ enum Credential {
     /// `Authorization: Bearer <token>`, a token the config gives.
     Token(Secret),
     /// `Authorization: Bearer <token>`, tokens fetched by client credentials.
-    Fetched(TokenSource),
+    Fetched(Arc<TokenSource>),
     None,
 }
 
@@ -218,7 +218,7 @@ fn azure_credential(
         client_secret: Secret::new(secret),
         scope: scope.unwrap_or_else(|| entra::DEFAULT_SCOPE.to_string()),
     };
-    TokenSource::new(credentials)
+    TokenSource::shared(credentials)
         .map(Credential::Fetched)
         .map_err(|e| report.problem(format!("{at} litellm_params"), e))
 }
@@ -241,7 +241,7 @@ fn azure_setup(
             Some(token),
             None,
         ),
-        Credential::Fetched(source) => (None, None, Some(Arc::new(source))),
+        Credential::Fetched(source) => (None, None, Some(source)),
         Credential::None => (None, None, None),
     };
     Setup {

@@ -1,8 +1,9 @@
 //! Entra ID (Azure AD) tokens by client credentials for Azure entries: fetched
 //! on first use, cached, and refreshed in the background before they expire.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -12,6 +13,7 @@ use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -73,9 +75,34 @@ impl fmt::Debug for TokenSource {
     }
 }
 
+/// Every live token source by its URL and form: entries (and the configs
+/// of successive reloads) with the same service principal share one token.
+static SOURCES: StdMutex<Option<HashMap<[u8; 32], Weak<TokenSource>>>> = StdMutex::new(None);
+
 impl TokenSource {
+    /// The source for these credentials: the live one when another entry or
+    /// the running config already has it (its token is kept), else a new one.
+    pub fn shared(credentials: ClientCredentials) -> Result<Arc<Self>, String> {
+        let source = Self::new(credentials)?;
+        let mut digest = Sha256::new();
+        digest.update(source.url.to_string().as_bytes());
+        digest.update([0]);
+        digest.update(source.form.expose().as_bytes());
+        let key: [u8; 32] = digest.finalize().into();
+        // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
+        let mut sources = SOURCES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sources = sources.get_or_insert_with(HashMap::new);
+        sources.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(live) = sources.get(&key).and_then(Weak::upgrade) {
+            return Ok(live);
+        }
+        let source = Arc::new(source);
+        sources.insert(key, Arc::downgrade(&source));
+        Ok(source)
+    }
+
     /// Checks the authority URL; the message quotes none of the values.
-    pub fn new(credentials: ClientCredentials) -> Result<Self, String> {
+    fn new(credentials: ClientCredentials) -> Result<Self, String> {
         let authority = credentials.authority.trim().trim_end_matches('/');
         if !(authority.starts_with("https://") || authority.starts_with("http://")) {
             return Err("azure_authority_host must start with https:// (or http://)".into());
