@@ -82,6 +82,8 @@ impl Azure {
             body,
         });
         let (status, answer) = if is_token && self.refuse_tokens.load(Ordering::SeqCst) {
+            // Slow, so concurrent requests are all waiting on this one fetch.
+            tokio::time::sleep(Duration::from_millis(200)).await;
             (
                 401,
                 json!({"error": "invalid_client", "error_description": "AADSTS7000215 secret-ish detail"}),
@@ -338,14 +340,16 @@ async fn a_token_is_refreshed_before_it_expires_without_holding_requests() {
 async fn a_refused_token_request_is_a_gateway_error_naming_no_secret() {
     let (azure, addr) = Azure::start(3600).await;
     azure.refuse_tokens.store(true, Ordering::SeqCst);
-    let gw = TestGateway::start_with_env(&entra_config(addr), &[("SECRET", "client-secret-value")]).await;
-    let answer = post_json(
-        &gw.url("/v1/chat/completions"),
-        &[],
-        json!({"model": "gpt", "messages": []}),
-    )
-    .await;
-    assert_eq!(answer.status, 502);
+    // Five failures would cool the deployment down; the recovery below needs it up.
+    let yaml = format!("{}router_settings:\n  allowed_fails: 100\n", entra_config(addr));
+    let gw = TestGateway::start_with_env(&yaml, &[("SECRET", "client-secret-value")]).await;
+    let url = gw.url("/v1/chat/completions");
+    let requests = (0..5).map(|_| post_json(&url, &[], json!({"model": "gpt", "messages": []})));
+    let answers = futures::future::join_all(requests).await;
+    assert!(answers.iter().all(|a| a.status == 502));
+    let fetches = azure.seen().iter().filter(|s| s.target.contains("/oauth2/")).count();
+    assert_eq!(fetches, 1, "requests that waited on a failed fetch share its failure");
+    let answer = &answers[0];
     assert_eq!(answer.error_code(), "upstream_unreachable");
     let text = String::from_utf8_lossy(&answer.body).to_string();
     assert!(text.contains("Entra ID token"), "{text}");

@@ -34,9 +34,15 @@ pub struct LitellmParams {
     pub model: String,
     /// Base URL of the provider's OpenAI-compatible API, e.g.
     /// `https://openrouter.ai/api/v1`. Defaults to the provider's own.
+    /// Azure: the resource (`https://NAME.openai.azure.com`, default
+    /// `AZURE_API_BASE`; a portal URL with path and `?api-version=` works too).
+    /// Azure AI Foundry: required (or `AZURE_AI_API_BASE`). Ollama: the server
+    /// (default `OLLAMA_API_BASE`, else `http://localhost:11434`), `/v1` added.
     #[serde(default)]
     pub api_base: Option<String>,
-    /// The provider key, sent as `Authorization: Bearer <key>`. Usually
+    /// The provider key, sent as `Authorization: Bearer <key>` (Anthropic:
+    /// `x-api-key`; Azure: `api-key`, default `AZURE_OPENAI_API_KEY` or
+    /// `AZURE_API_KEY`; Foundry: default `AZURE_AI_API_KEY`). Usually
     /// `os.environ/NAME` or `file:/path/to/secret` (a regular file of at most
     /// 64 KiB; devices and FIFOs are refused).
     #[serde(default)]

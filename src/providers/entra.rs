@@ -55,6 +55,9 @@ pub struct TokenSource {
     /// The form body: it holds the client secret.
     form: Secret,
     cached: ArcSwapOption<Token>,
+    /// When the last fetch failed, and why: requests that waited for that
+    /// fetch share its answer instead of each trying again.
+    failed: ArcSwapOption<(Instant, &'static str)>,
     /// Held while a fetch is under way, so there is one at a time.
     fetching: Arc<Mutex<()>>,
 }
@@ -124,6 +127,7 @@ impl TokenSource {
             url,
             form: Secret::new(form),
             cached: ArcSwapOption::empty(),
+            failed: ArcSwapOption::empty(),
             fetching: Arc::new(Mutex::new(())),
         })
     }
@@ -142,6 +146,7 @@ impl TokenSource {
                 return Ok(token.header.clone());
             }
         }
+        let asked = Instant::now();
         let _turn = self.fetching.lock().await;
         // Another request may have fetched one while this one waited.
         if let Some(token) = self.cached.load_full() {
@@ -149,7 +154,18 @@ impl TokenSource {
                 return Ok(token.header.clone());
             }
         }
-        let token = self.fetch(upstream).await?;
+        if let Some(failure) = self.failed.load_full() {
+            if failure.0 >= asked {
+                return Err(failure.1);
+            }
+        }
+        let token = match self.fetch(upstream).await {
+            Ok(token) => token,
+            Err(cause) => {
+                self.failed.store(Some(Arc::new((Instant::now(), cause))));
+                return Err(cause);
+            }
+        };
         let header = token.header.clone();
         self.cached.store(Some(Arc::new(token)));
         Ok(header)
