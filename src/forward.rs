@@ -240,7 +240,11 @@ async fn attempt(
         Plan::Passthrough | Plan::CountLocally => None,
     };
     if let Some(text) = &deployment.mock_response {
-        let response = mock(job.endpoint, deployment, text, stream);
+        // A translated request is answered as its upstream format would be.
+        let endpoint = translation
+            .as_ref()
+            .map_or(job.endpoint, |t| Endpoint::of_format(t.context.upstream));
+        let response = mock(endpoint, deployment, text, stream);
         return match translation {
             Some(translated) => translate_answer(response, translated, stream).await,
             None => Ok(response),
