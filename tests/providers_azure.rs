@@ -433,3 +433,14 @@ async fn entries_and_reloads_with_the_same_service_principal_share_one_token() {
     }
     assert_eq!(azure.tokens.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn an_azure_entry_without_credentials_loads_with_a_warning() {
+    let yaml = "model_list:\n  - model_name: gpt\n    litellm_params:\n      model: azure/dep\n      api_base: https://res.openai.azure.com\n";
+    let loaded = tollgate::config::load_str(yaml, std::path::Path::new("."), &|_| None).unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains("without credentials")),
+        "{:?}",
+        loaded.warnings
+    );
+}

@@ -242,7 +242,12 @@ fn azure_setup(
             None,
         ),
         Credential::Fetched(source) => (None, None, Some(source)),
-        Credential::None => (None, None, None),
+        Credential::None => {
+            report.note(format!(
+                "{at}: an azure entry with no api_key, azure_ad_token or tenant_id/client_id/client_secret (nor AZURE_API_KEY in the environment) calls Azure without credentials"
+            ));
+            (None, None, None)
+        }
     };
     Setup {
         urls,
