@@ -274,8 +274,18 @@ async fn attempt(
         }
     };
     let passthrough = translation.is_none();
+    let token = upstream::credential(deployment, job.upstream, started + deployment.timeout)
+        .await
+        .map_err(Failure::Unreachable)?;
     let request = || {
-        let mut request = upstream::request(deployment, endpoint, job.headers, body.clone(), passthrough);
+        let mut request = upstream::request(
+            deployment,
+            endpoint,
+            job.headers,
+            body.clone(),
+            passthrough,
+            token.as_ref(),
+        );
         // The upstream call continues this attempt's trace.
         telemetry::inject_traceparent(span, request.headers_mut());
         request

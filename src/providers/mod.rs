@@ -1,5 +1,8 @@
 //! Which providers tollgate speaks to and how their names map to wire formats.
 
+pub mod azure;
+pub mod entra;
+pub mod ollama;
 pub mod openai;
 
 use crate::protocol::Format;
@@ -132,11 +135,12 @@ const OPENAI_COMPATIBLE: &[Provider] = &[
     },
 ];
 
+/// Providers with URL and credential rules of their own (see their modules).
+const OWN_RULES: [&Provider; 4] = [&azure::AZURE, &azure::AZURE_AI, &ollama::OLLAMA, &ollama::OLLAMA_CHAT];
+
 /// LiteLLM providers that exist but that tollgate does not speak yet: named
 /// in the error so the user knows it is not a typo.
 const NOT_YET: &[&str] = &[
-    "azure",
-    "azure_ai",
     "bedrock",
     "cohere",
     "deepseek",
@@ -145,8 +149,6 @@ const NOT_YET: &[&str] = &[
     "groq",
     "huggingface",
     "mistral",
-    "ollama",
-    "ollama_chat",
     "perplexity",
     "sagemaker",
     "together_ai",
@@ -171,10 +173,14 @@ pub fn parse_model(model: &str) -> Result<(&'static Provider, &str), String> {
     if prefix == ANTHROPIC.name {
         return Ok((&ANTHROPIC, upstream));
     }
+    if let Some(provider) = OWN_RULES.into_iter().find(|p| p.name == prefix) {
+        return Ok((provider, upstream));
+    }
     let supported: Vec<&str> = OPENAI_COMPATIBLE
         .iter()
         .map(|p| p.name)
         .chain([ANTHROPIC.name])
+        .chain(OWN_RULES.iter().map(|p| p.name))
         .collect();
     if NOT_YET.contains(&prefix) {
         Err(format!(
