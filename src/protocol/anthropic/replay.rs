@@ -31,7 +31,7 @@ pub fn without_unsigned_thinking(body: &[u8]) -> Option<Vec<u8>> {
             continue;
         };
         let before = blocks.len();
-        blocks.retain(|block| !(block["type"] == "thinking" && !signed(block)));
+        blocks.retain(|block| block["type"] != "thinking" || signed(block));
         removed |= blocks.len() != before;
     }
     if !removed {
