@@ -112,6 +112,7 @@ pub(super) struct Instruments {
     retries: Counter<u64>,
     fallbacks: Counter<u64>,
     _cooldown: ObservableGauge<i64>,
+    _budgets: Vec<ObservableGauge<f64>>,
     reloads: Counter<u64>,
     generation: Gauge<u64>,
     reload_success: Gauge<i64>,
@@ -170,6 +171,7 @@ impl Instruments {
                     observe_cooldowns(&mut |d, cooling| gauge.observe(i64::from(cooling), &deployment_labels(d)))
                 })
                 .build(),
+            _budgets: super::budgets::gauges(meter),
             reloads: counter(n::CONFIG_RELOADS, "{reload}", "Config reload attempts."),
             generation: meter
                 .u64_gauge(n::CONFIG_GENERATION)
