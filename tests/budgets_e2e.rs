@@ -169,3 +169,29 @@ async fn the_tightest_covering_budget_is_the_remaining_header() {
         .unwrap();
     assert_eq!(gateway_budget["spent"], 2.0 * COST);
 }
+
+#[tokio::test]
+async fn a_reload_keeps_the_spend_and_applies_a_new_limit_at_once() {
+    let mock = Mock::start().await;
+    let yaml = |limit: u32| {
+        format!(
+            "model_list:\n{}{KEYS}litellm_settings:\n  max_budget: {limit}\n  budget_duration: 1d\n",
+            entry("gpt", &mock, "")
+        )
+    };
+    let gw = gateway(&yaml(10)).await;
+    assert_eq!(ask(&gw, MASTER_KEY, "gpt").await.status, 200);
+    assert_eq!(ask(&gw, MASTER_KEY, "gpt").await.status, 200);
+    assert_eq!(ask(&gw, MASTER_KEY, "gpt").await.status, 429, "14 spent of 10");
+
+    let env = |name: &str| (name == "TG_MASTER").then(|| MASTER_KEY.to_string());
+    let raised = tollgate::config::load_str(&yaml(30), std::path::Path::new("."), &env).unwrap();
+    gw.gateway.swap(raised.config);
+    let answer = ask(&gw, MASTER_KEY, "gpt").await;
+    assert_eq!(answer.status, 200, "the raised limit applies at once");
+    assert_eq!(
+        answer.header("x-tollgate-budget-remaining"),
+        Some("16"),
+        "the spend was kept"
+    );
+}

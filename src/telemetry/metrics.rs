@@ -422,7 +422,10 @@ impl Points for Unbound<'_> {
     }
     fn cost(&self, cost: f64) {
         let currency = KeyValue::new(n::CURRENCY, self.record.currency.code.clone());
-        self.m.cost.add(cost, &self.labels.by_client([currency]));
+        let labels = self
+            .labels
+            .by_client([currency].into_iter().chain(deployment_label(self.record)));
+        self.m.cost.add(cost, &labels);
     }
     fn unpriced(&self, reason: &'static str) {
         let labels = self.labels.by_client([KeyValue::new(n::UNPRICED_REASON, reason)]);
@@ -506,7 +509,10 @@ impl Points for Bound<'_> {
     fn cost(&self, cost: f64) {
         let bind = || {
             let currency = KeyValue::new(n::CURRENCY, self.record.currency.code.clone());
-            self.m.cost.bind(&self.labels().by_client([currency]))
+            let labels = self
+                .labels()
+                .by_client([currency].into_iter().chain(deployment_label(self.record)));
+            self.m.cost.bind(&labels)
         };
         self.set.cost.get_or_init(bind).add(cost);
     }
@@ -563,6 +569,15 @@ impl DeploymentMetrics {
         sets.push(set.clone());
         Some(set)
     }
+}
+
+/// The serving entry's position on the cost counter, so a budget on one
+/// entry can be read fleet-wide (bounded: one value per `model_list` entry).
+fn deployment_label(record: &Record) -> Option<KeyValue> {
+    record
+        .deployment
+        .as_ref()
+        .map(|d| KeyValue::new(n::DEPLOYMENT, d.index as i64))
 }
 
 fn status_class(status: u16) -> &'static str {

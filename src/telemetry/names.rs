@@ -52,7 +52,8 @@ pub const REQUESTS_UNPRICED: &str = "tollgate.requests.unpriced";
 /// (`input` and `output`, plus the subsets `cache_read`, `cache_write` of input
 /// and `reasoning` of output).
 pub const TOKENS: &str = "tollgate.tokens";
-/// Counter, `{currency}`: spend in the reporting currency (`tollgate.currency`).
+/// Counter, `{currency}`: spend in the reporting currency (`tollgate.currency`),
+/// by model, client, provider and serving entry (`tollgate.deployment`).
 /// semconv has no cost metric yet (`gen_ai.client.operation.cost` is not in 1.42.0).
 pub const COST: &str = "tollgate.cost";
 /// Counter, `{attempt}`: every try on an upstream, by provider, server and
