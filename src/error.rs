@@ -93,6 +93,8 @@ pub enum GatewayError {
         budget: std::sync::Arc<str>,
         /// Its limit, in the reporting currency.
         limit: f64,
+        /// The reporting currency's ISO 4217 code.
+        currency: std::sync::Arc<str>,
         /// When it resets (Unix seconds).
         resets_at: i64,
     },
@@ -188,9 +190,14 @@ impl GatewayError {
             NoDeploymentAvailable { model, retry_after_secs } => format!(
                 "Every deployment serving `{model}` is cooling down after failures or at its rate limit; retry in {retry_after_secs} s."
             ),
-            BudgetExceeded { budget, limit, resets_at } => {
+            BudgetExceeded {
+                budget,
+                limit,
+                currency,
+                resets_at,
+            } => {
                 let at = jiff::Timestamp::from_second(*resets_at).map_or_else(|_| resets_at.to_string(), |t| t.to_string());
-                format!("The budget `{budget}` ({limit} for this period) is spent; it resets at {at}.")
+                format!("The budget `{budget}` ({limit} {currency} per period) is spent; it resets at {at}.")
             }
         }
     }

@@ -71,6 +71,9 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
     let mut remaining: Option<f64>;
     // Groups a spent budget sent the request to: each at most once.
     let mut budget_hops: Vec<Arc<str>> = Vec::new();
+    // A spent `reject` budget met on one entry: another entry of the group
+    // may not be covered by it (a provider's or an entry's budget).
+    let mut refused: Option<GatewayError> = None;
     'groups: loop {
         let Some(resolved) = job.config.resolve(&group) else {
             // A fallback naming a group that does not exist (warned at load): skip it.
@@ -92,29 +95,41 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
             let deployment = match router::pick(deployments, routing.strategy, &tried) {
                 Ok(d) => d,
                 Err(e) => {
+                    if let Some(error) = refused.take() {
+                        return Err(error);
+                    }
                     unavailable = Some(unavailable.map_or(e.retry_after, |u| u.min(e.retry_after)));
                     break;
                 }
             };
             tried.push(deployment.index);
             match admit(job.budgets, record, name, &deployment) {
-                Verdict::Admitted { tightest } => remaining = tightest.map(|t| t.amount),
+                Verdict::Admitted { tightest } => {
+                    remaining = tightest.map(|t| t.amount);
+                    refused = None;
+                }
                 Verdict::Rejected {
                     budget,
                     limit,
                     resets_at,
                     ..
                 } => {
-                    return Err(GatewayError::BudgetExceeded {
+                    let error = GatewayError::BudgetExceeded {
                         budget,
                         limit,
+                        currency: job.config.currency.code.clone(),
                         resets_at,
-                    })
+                    };
+                    if deployments.iter().all(|d| tried.contains(&d.index)) {
+                        return Err(error);
+                    }
+                    refused = Some(error);
+                    continue;
                 }
                 Verdict::Fallback { group: to, budget } => {
                     if budget_hops.contains(&to) {
                         // Budgets falling back to each other in a ring: all are spent.
-                        return Err(spent(job.budgets, &budget));
+                        return Err(spent(job.budgets, &budget, &job.config.currency.code));
                     }
                     budget_hops.push(to.clone());
                     record.fallbacks += 1;
@@ -247,11 +262,12 @@ fn admit(budgets: &Budgets, record: &Record, group: &str, deployment: &Deploymen
 }
 
 /// The rejection for a spent budget met again while falling back.
-fn spent(budgets: &Budgets, budget: &Arc<str>) -> GatewayError {
+fn spent(budgets: &Budgets, budget: &Arc<str>, currency: &Arc<str>) -> GatewayError {
     let gauge = budgets.snapshot().budgets.into_iter().find(|g| g.budget == *budget);
     GatewayError::BudgetExceeded {
         budget: budget.clone(),
         limit: gauge.as_ref().map_or(0.0, |g| g.limit),
+        currency: currency.clone(),
         resets_at: gauge.map_or(0, |g| g.period_end),
     }
 }

@@ -81,6 +81,10 @@ async fn a_spent_client_budget_rejects_in_the_clients_error_shape() {
     let message = refused.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(message.contains("client:automation"), "names the budget: {message}");
     assert!(message.contains("resets at"), "says when it resets: {message}");
+    assert!(
+        message.contains("20 USD"),
+        "the limit in the reporting currency: {message}"
+    );
     let retry: i64 = refused.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=86_400).contains(&retry), "Retry-After to the day's end: {retry}");
     assert_eq!(mock.calls().len(), 3, "a refused request reaches no provider");
@@ -194,4 +198,31 @@ async fn a_reload_keeps_the_spend_and_applies_a_new_limit_at_once() {
         Some("16"),
         "the spend was kept"
     );
+}
+
+#[tokio::test]
+async fn a_spent_provider_budget_leaves_the_groups_other_entries_serving() {
+    let mock = Mock::start().await;
+    let yaml = format!(
+        "model_list:\n{}  - model_name: chat\n    litellm_params:\n      model: hosted_vllm/llama\n      api_base: {}\n      order: 2\n{KEYS}router_settings:\n  provider_budget_config:\n    openai: {{budget_limit: 10, time_period: 1d}}\n",
+        entry("chat", &mock, "      order: 1\n"),
+        mock.base()
+    );
+    let gw = gateway(&yaml).await;
+    for _ in 0..2 {
+        let answer = ask(&gw, MASTER_KEY, "chat").await;
+        assert_eq!(
+            answer.header("x-tollgate-deployment"),
+            Some("0"),
+            "openai first, by order"
+        );
+    }
+    let answer = ask(&gw, MASTER_KEY, "chat").await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(
+        answer.header("x-tollgate-deployment"),
+        Some("1"),
+        "the entry the budget does not cover"
+    );
+    assert_eq!(answer.header("x-tollgate-budget-remaining"), None);
 }
