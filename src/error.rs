@@ -87,6 +87,17 @@ pub enum GatewayError {
     /// Every deployment of the group (and of its fallbacks) is cooling
     /// down or at its rpm/tpm limit.
     NoDeploymentAvailable { model: String, retry_after_secs: u64 },
+    /// A `reject` budget covering the request is spent (`crate::budget`).
+    BudgetExceeded {
+        /// The budget's name (`gateway`, `client:automation`, ...).
+        budget: std::sync::Arc<str>,
+        /// Its limit, in the reporting currency.
+        limit: f64,
+        /// The reporting currency's ISO 4217 code.
+        currency: std::sync::Arc<str>,
+        /// When it resets (Unix seconds).
+        resets_at: i64,
+    },
 }
 
 impl GatewayError {
@@ -118,6 +129,7 @@ impl GatewayError {
                 "rate_limit_error",
                 "no_deployment_available",
             ),
+            BudgetExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "budget_exceeded"),
         }
     }
 
@@ -178,6 +190,15 @@ impl GatewayError {
             NoDeploymentAvailable { model, retry_after_secs } => format!(
                 "Every deployment serving `{model}` is cooling down after failures or at its rate limit; retry in {retry_after_secs} s."
             ),
+            BudgetExceeded {
+                budget,
+                limit,
+                currency,
+                resets_at,
+            } => {
+                let at = jiff::Timestamp::from_second(*resets_at).map_or_else(|_| resets_at.to_string(), |t| t.to_string());
+                format!("The budget `{budget}` ({limit} {currency} per period) is spent; it resets at {at}.")
+            }
         }
     }
 
@@ -220,6 +241,10 @@ impl GatewayError {
             }
             GatewayError::NoDeploymentAvailable { retry_after_secs, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            GatewayError::BudgetExceeded { resets_at, .. } => {
+                let wait = resets_at.saturating_sub(jiff::Timestamp::now().as_second()).max(1);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
             }
             // Bodies are read in seconds at most: a retry a second later finds room.
             GatewayError::BodyBudget { .. } => {

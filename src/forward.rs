@@ -14,6 +14,7 @@ use hyper::body::{Frame, Incoming};
 use tokio::time::Instant;
 
 use crate::body::{self, GatewayBody};
+use crate::budget::{Budgets, Keys, Verdict};
 use crate::config::routing::ErrorClass;
 use crate::config::{Config, Deployment};
 use crate::error::GatewayError;
@@ -38,12 +39,16 @@ pub const MODEL_GROUP_HEADER: &str = "x-tollgate-model-group";
 pub const DEPLOYMENT_HEADER: &str = "x-tollgate-deployment";
 pub const RETRIES_HEADER: &str = "x-tollgate-retries";
 pub const FALLBACKS_HEADER: &str = "x-tollgate-fallbacks";
+/// What is left of the tightest budget covering the request, in the
+/// reporting currency.
+pub const BUDGET_REMAINING_HEADER: &str = "x-tollgate-budget-remaining";
 
 /// A `Retry-After` longer than this is not waited for: the request moves on.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// One request to send.
 pub struct Job<'a> {
+    pub budgets: &'a Budgets,
     pub config: &'a Config,
     pub upstream: &'a Upstream,
     pub endpoint: Endpoint,
@@ -62,7 +67,14 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
     let mut fallbacks: Option<VecDeque<String>> = None;
     let mut last: Option<Failure> = None;
     let mut unavailable: Option<Duration> = None;
-    loop {
+    // The tightest budget's remainder at the last admission.
+    let mut remaining: Option<f64>;
+    // Groups a spent budget sent the request to: each at most once.
+    let mut budget_hops: Vec<Arc<str>> = Vec::new();
+    // A spent `reject` budget met on one entry: another entry of the group
+    // may not be covered by it (a provider's or an entry's budget).
+    let mut refused: Option<GatewayError> = None;
+    'groups: loop {
         let Some(resolved) = job.config.resolve(&group) else {
             // A fallback naming a group that does not exist (warned at load): skip it.
             match next_group(&mut fallbacks, routing, group_name, last.as_ref()) {
@@ -83,11 +95,48 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
             let deployment = match router::pick(deployments, routing.strategy, &tried) {
                 Ok(d) => d,
                 Err(e) => {
+                    if let Some(error) = refused.take() {
+                        return Err(error);
+                    }
                     unavailable = Some(unavailable.map_or(e.retry_after, |u| u.min(e.retry_after)));
                     break;
                 }
             };
             tried.push(deployment.index);
+            match admit(job.budgets, record, name, &deployment) {
+                Verdict::Admitted { tightest } => {
+                    remaining = tightest.map(|t| t.amount);
+                    refused = None;
+                }
+                Verdict::Rejected {
+                    budget,
+                    limit,
+                    resets_at,
+                    ..
+                } => {
+                    let error = GatewayError::BudgetExceeded {
+                        budget,
+                        limit,
+                        currency: job.config.currency.code.clone(),
+                        resets_at,
+                    };
+                    if deployments.iter().all(|d| tried.contains(&d.index)) {
+                        return Err(error);
+                    }
+                    refused = Some(error);
+                    continue;
+                }
+                Verdict::Fallback { group: to, budget } => {
+                    if budget_hops.contains(&to) {
+                        // Budgets falling back to each other in a ring: all are spent.
+                        return Err(spent(job.budgets, &budget, &job.config.currency.code));
+                    }
+                    budget_hops.push(to.clone());
+                    record.fallbacks += 1;
+                    group = to.to_string();
+                    continue 'groups;
+                }
+            }
             if std::mem::take(&mut retry_due) {
                 record.retries += 1;
             }
@@ -118,7 +167,13 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
             match result {
                 Ok(response) => {
                     deployment.state.succeeded();
-                    return Ok(annotate(response, name, &deployment, record));
+                    let mut response = annotate(response, name, &deployment, record);
+                    if let Some(value) = remaining.and_then(|r| HeaderValue::from_str(&amount(r)).ok()) {
+                        response
+                            .headers_mut()
+                            .insert(HeaderName::from_static(BUDGET_REMAINING_HEADER), value);
+                    }
+                    return Ok(response);
                 }
                 Err(Failure::Client(error)) => return Err(error),
                 Err(failure @ Failure::Unsupported { .. }) => {
@@ -191,6 +246,36 @@ pub async fn run(job: &Job<'_>, group_name: &str, record: &mut Record) -> Result
     record.error = Some(error.code());
     let response = error.into_response_as(job.endpoint.format().unwrap_or(Format::Chat));
     Ok(annotate_counts(response, record))
+}
+
+/// Asks the budgets about sending the request to `deployment` of `group`.
+fn admit(budgets: &Budgets, record: &Record, group: &str, deployment: &Deployment) -> Verdict {
+    if budgets.is_empty() {
+        return Verdict::Admitted { tightest: None };
+    }
+    budgets.admit(&Keys {
+        client: &record.client,
+        group,
+        deployment: Some(deployment.index),
+        provider: Some(deployment.provider.name),
+    })
+}
+
+/// The rejection for a spent budget met again while falling back.
+fn spent(budgets: &Budgets, budget: &Arc<str>, currency: &Arc<str>) -> GatewayError {
+    let gauge = budgets.snapshot().budgets.into_iter().find(|g| g.budget == *budget);
+    GatewayError::BudgetExceeded {
+        budget: budget.clone(),
+        limit: gauge.as_ref().map_or(0.0, |g| g.limit),
+        currency: currency.clone(),
+        resets_at: gauge.map_or(0, |g| g.period_end),
+    }
+}
+
+/// A budget amount as a plain number: at most six decimals, no trailing zeros.
+fn amount(value: f64) -> String {
+    let text = format!("{:.6}", value.max(0.0));
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// The next fallback group, computing the list from the first failure.

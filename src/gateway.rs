@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::body::{self, full, GatewayBody, Observed};
+use crate::budget::Budgets;
 use crate::config::Config;
 use crate::error::{echo_model, GatewayError};
 use crate::forward;
@@ -39,6 +40,8 @@ pub struct Gateway {
     metrics_page: MetricsPage,
     /// The body timeout and the memory budget all buffered bodies share.
     body_limits: BodyLimits,
+    /// Spend budgets and their spend, kept across reloads.
+    budgets: Arc<Budgets>,
 }
 
 /// Which listener a request came in on.
@@ -69,8 +72,11 @@ impl Gateway {
     }
 
     pub fn with_body_limits(config: Config, body_limits: BodyLimits) -> Self {
+        let budgets = Arc::new(Budgets::new(config.budgets.clone()));
+        telemetry::watch_budgets(&budgets);
         Gateway {
             body_limits,
+            budgets,
             config: ArcSwap::from_pointee(config),
             upstream: Upstream::new(),
             draining: AtomicBool::new(false),
@@ -90,8 +96,20 @@ impl Gateway {
     }
 
     /// Replaces the config; requests already running keep their snapshot.
+    /// Budgets that stay keep their spend.
     pub fn swap(&self, config: Config) {
+        self.budgets.update(config.budgets.clone());
         self.config.store(Arc::new(config));
+    }
+
+    /// The budget engine (for its fleet reader and tests).
+    pub fn budgets(&self) -> &Arc<Budgets> {
+        &self.budgets
+    }
+
+    /// The client the gateway sends upstream requests with.
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
     /// Changes the reload status; returns the config generation after it.
@@ -214,7 +232,11 @@ impl Gateway {
                 model: echo_model(&peeked.model),
             });
         }
+        if !self.budgets.is_empty() {
+            record.budgets = Some(self.budgets.clone());
+        }
         let job = forward::Job {
+            budgets: &self.budgets,
             config: &config,
             upstream: &self.upstream,
             endpoint,
@@ -233,6 +255,7 @@ impl Gateway {
             "models": config.model_names.len(),
             "deployments": config.deployments.len(),
             "config": self.status(),
+            "budgets": budget_state(&self.budgets),
         });
         let status = if draining {
             StatusCode::SERVICE_UNAVAILABLE
@@ -241,6 +264,45 @@ impl Gateway {
         };
         body::json(status, Bytes::from(detail.to_string()))
     }
+}
+
+/// The budgets' figures and where they come from, for readiness: a spent
+/// budget is not an unhealthy replica, so this never changes the status.
+fn budget_state(budgets: &Budgets) -> serde_json::Value {
+    use crate::budget::fleet::Status;
+    let snapshot = budgets.snapshot();
+    if snapshot.budgets.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let source = match &snapshot.fleet {
+        Status::Local => {
+            json!({"state": "local", "note": "local only: each replica counts its own spend in memory, and a restart resets it"})
+        }
+        Status::Pending => json!({"state": "pending", "note": "the fleet's spend has not been read yet"}),
+        Status::Fresh { at } => json!({"state": "fresh", "read_at": at}),
+        Status::Stale { since, last_ok, error } => json!({
+            "state": "stale",
+            "since": since,
+            "last_read_at": last_ok,
+            "error": error,
+            "note": "enforcing on the last fleet figure plus this replica's spend since",
+        }),
+    };
+    let each: Vec<_> = snapshot
+        .budgets
+        .iter()
+        .map(|g| {
+            json!({
+                "budget": &*g.budget,
+                "limit": g.limit,
+                "spent": g.spent,
+                "remaining": g.remaining,
+                "resets_at": g.period_end,
+                "fleet_read": g.fleet_read,
+            })
+        })
+        .collect();
+    json!({"source": source, "budgets": each})
 }
 
 /// How long a client may take to send a request body, as nginx's

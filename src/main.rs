@@ -253,6 +253,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let limits = args.limits.connections();
     let bodies = args.limits.bodies(&config);
     let gateway = Arc::new(Gateway::with_body_limits(config, bodies));
+    // The first read of the fleet's spend ends before serving starts (within
+    // the refresh interval: a backend that is down does not hold it up
+    // longer); later reads run in a task of their own, off the request path.
+    let _fleet = tollgate::budget::fleet::start(gateway.budgets().clone(), gateway.upstream().clone()).await;
     let watched = gateway.clone();
     telemetry::watch_cooldowns(move |report| {
         let now = tollgate::router::now_ms();

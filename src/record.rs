@@ -60,6 +60,8 @@ pub struct Record {
     pub currency: Currency,
     /// The request's span (`telemetry::request_span`); ended on drop.
     pub span: crate::telemetry::Span,
+    /// The budgets its cost counts against, when any are configured.
+    pub budgets: Option<Arc<crate::budget::Budgets>>,
 }
 
 impl Record {
@@ -88,6 +90,7 @@ impl Record {
             outcome: Outcome::Open,
             currency: Currency::usd(),
             span: crate::telemetry::Span::none(),
+            budgets: None,
         }
     }
 
@@ -142,6 +145,16 @@ impl Drop for Record {
             outcome: self.outcome_label(),
         });
         crate::telemetry::finish(self, took);
+        // The same figure `tollgate_cost_total` just counted.
+        if let (Some(budgets), Some(cost)) = (&self.budgets, crate::budget::cost_of(self)) {
+            let keys = crate::budget::Keys {
+                client: &self.client,
+                group: self.requested_model.as_deref().unwrap_or(""),
+                deployment: self.deployment.as_ref().map(|d| d.index),
+                provider: self.deployment.as_ref().map(|d| d.provider.name),
+            };
+            budgets.record(&keys, cost);
+        }
         // The deployment's `tpm` budget counts the tokens it served.
         if let (Some(deployment), Some(usage)) = (&self.deployment, &self.usage) {
             deployment.state.add_tokens(usage.input + usage.output);

@@ -264,6 +264,9 @@ general_settings:
 router_settings:
   num_retries: 1
   fallbacks: [{{smart: [cheap]}}]
+litellm_settings:
+  max_budget: 100
+  budget_duration: 1mo
 tollgate:
   clients:
     - {{name: script, key: os.environ/TG_SCRIPT_KEY}}

@@ -182,9 +182,10 @@ fn next_status(previous: &Status, failure: Option<String>, at: i64) -> Status {
 const RANGE: &str = "<range>";
 
 /// The PromQL for a budget's spend, with [`RANGE`] for the range; `None`
-/// for a budget the counter's labels cannot single out (an entry sharing its
-/// provider with another: the cost counter has no deployment label), which
-/// then counts this replica's spend alone.
+/// for a budget the counter's labels cannot single out (none since the cost
+/// counter has `tollgate_deployment`), which then counts this replica's
+/// spend alone. An entry that is its provider's only one is read by
+/// provider, which survives reordering `model_list`.
 pub fn query(scope: &Scope, fleet: &Fleet, currency: &str) -> Option<String> {
     let mut matchers = vec![matcher(names::CURRENCY, currency)];
     match scope {
@@ -195,7 +196,8 @@ pub fn query(scope: &Scope, fleet: &Fleet, currency: &str) -> Option<String> {
             sole_of_provider: true,
             ..
         } => matchers.push(matcher(names::PROVIDER_NAME, provider)),
-        Scope::Deployment { .. } => return None,
+        // Another entry shares the provider: the entry's own label.
+        Scope::Deployment { index, .. } => matchers.push(matcher(names::DEPLOYMENT, &index.to_string())),
         Scope::Client(c) => matchers.push(matcher(names::CLIENT, c)),
     }
     matchers.extend(fleet.matchers.clone());
@@ -349,7 +351,8 @@ mod tests {
             provider: "openai",
             sole_of_provider: false,
         };
-        assert_eq!(query(&shared, &fleet(), "USD"), None);
+        let q = query(&shared, &fleet(), "USD").unwrap();
+        assert!(q.contains(r#"tollgate_deployment="1""#), "{q}");
     }
 
     #[test]

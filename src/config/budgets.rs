@@ -464,6 +464,8 @@ fn fleet(entry: &BudgetsEntry, resolver: &mut Resolver, report: &mut Report) -> 
 }
 
 /// Warnings that do not stop the config: what a budget cannot know.
+/// (A budget on an entry sharing its provider is read by the entry's
+/// `tollgate_deployment` label, so it needs no note.)
 fn notes(specs: &[Spec], fleet: Option<&Fleet>, report: &mut Report) {
     match (specs.is_empty(), fleet) {
         (true, Some(_)) => report.note("`tollgate.budgets.prometheus_url` is set but no budget is configured"),
@@ -471,21 +473,5 @@ fn notes(specs: &[Spec], fleet: Option<&Fleet>, report: &mut Report) {
             "budgets count this replica's spend only, in memory: a restart resets them and replicas do not share them (set `tollgate.budgets.prometheus_url` to enforce them fleet-wide)",
         ),
         _ => {}
-    }
-    if fleet.is_none() {
-        return;
-    }
-    for spec in specs {
-        if let Scope::Deployment {
-            provider,
-            sole_of_provider: false,
-            ..
-        } = &spec.scope
-        {
-            report.note(format!(
-                "budget `{}` counts this replica's spend only: another model_list entry shares provider `{provider}`, and the cost metric does not tell entries apart",
-                spec.scope.name()
-            ));
-        }
     }
 }

@@ -112,6 +112,7 @@ pub(super) struct Instruments {
     retries: Counter<u64>,
     fallbacks: Counter<u64>,
     _cooldown: ObservableGauge<i64>,
+    _budgets: Vec<ObservableGauge<f64>>,
     reloads: Counter<u64>,
     generation: Gauge<u64>,
     reload_success: Gauge<i64>,
@@ -170,6 +171,7 @@ impl Instruments {
                     observe_cooldowns(&mut |d, cooling| gauge.observe(i64::from(cooling), &deployment_labels(d)))
                 })
                 .build(),
+            _budgets: super::budgets::gauges(meter),
             reloads: counter(n::CONFIG_RELOADS, "{reload}", "Config reload attempts."),
             generation: meter
                 .u64_gauge(n::CONFIG_GENERATION)
@@ -420,7 +422,10 @@ impl Points for Unbound<'_> {
     }
     fn cost(&self, cost: f64) {
         let currency = KeyValue::new(n::CURRENCY, self.record.currency.code.clone());
-        self.m.cost.add(cost, &self.labels.by_client([currency]));
+        let labels = self
+            .labels
+            .by_client([currency].into_iter().chain(deployment_label(self.record)));
+        self.m.cost.add(cost, &labels);
     }
     fn unpriced(&self, reason: &'static str) {
         let labels = self.labels.by_client([KeyValue::new(n::UNPRICED_REASON, reason)]);
@@ -504,7 +509,10 @@ impl Points for Bound<'_> {
     fn cost(&self, cost: f64) {
         let bind = || {
             let currency = KeyValue::new(n::CURRENCY, self.record.currency.code.clone());
-            self.m.cost.bind(&self.labels().by_client([currency]))
+            let labels = self
+                .labels()
+                .by_client([currency].into_iter().chain(deployment_label(self.record)));
+            self.m.cost.bind(&labels)
         };
         self.set.cost.get_or_init(bind).add(cost);
     }
@@ -561,6 +569,15 @@ impl DeploymentMetrics {
         sets.push(set.clone());
         Some(set)
     }
+}
+
+/// The serving entry's position on the cost counter, so a budget on one
+/// entry can be read fleet-wide (bounded: one value per `model_list` entry).
+fn deployment_label(record: &Record) -> Option<KeyValue> {
+    record
+        .deployment
+        .as_ref()
+        .map(|d| KeyValue::new(n::DEPLOYMENT, d.index as i64))
 }
 
 fn status_class(status: u16) -> &'static str {

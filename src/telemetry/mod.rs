@@ -6,6 +6,7 @@
 //! threads and a background task, through bounded queues, so it never
 //! blocks or slows a request.
 
+mod budgets;
 mod export;
 mod metrics;
 pub mod names;
@@ -25,6 +26,7 @@ use tokio::sync::oneshot;
 use crate::config::TelemetrySettings;
 use crate::record::{Outcome, Record};
 
+pub use budgets::watch_budgets;
 pub use metrics::{config_loaded, record_reload, watch_cooldowns, CooldownSource, DeploymentMetrics};
 pub use prometheus::CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE;
 pub use traces::{attempt_span, inject_traceparent, name_request, record_prompt, request_span, Span};

@@ -52,7 +52,8 @@ pub const REQUESTS_UNPRICED: &str = "tollgate.requests.unpriced";
 /// (`input` and `output`, plus the subsets `cache_read`, `cache_write` of input
 /// and `reasoning` of output).
 pub const TOKENS: &str = "tollgate.tokens";
-/// Counter, `{currency}`: spend in the reporting currency (`tollgate.currency`).
+/// Counter, `{currency}`: spend in the reporting currency (`tollgate.currency`),
+/// by model, client, provider and serving entry (`tollgate.deployment`).
 /// semconv has no cost metric yet (`gen_ai.client.operation.cost` is not in 1.42.0).
 pub const COST: &str = "tollgate.cost";
 /// Counter, `{attempt}`: every try on an upstream, by provider, server and
@@ -77,6 +78,19 @@ pub const CONFIG_LAST_RELOAD_SUCCESS: &str = "tollgate.config.last_reload_succes
 /// Spans dropped because the export queue was full are counted by the SDK's
 /// own `otel.sdk.processor.span.processed` with `error.type=queue_full`.
 pub const EXPORTS_FAILED: &str = "tollgate.telemetry.exports.failed";
+
+/// Gauge, `{currency}`: each budget's limit in the reporting currency, by `tollgate.budget`.
+pub const BUDGET_LIMIT: &str = "tollgate.budget.limit";
+/// Gauge, `{currency}`: each budget's spend in its current period (the
+/// fleet's, as far as this replica knows it), by `tollgate.budget`.
+pub const BUDGET_SPENT: &str = "tollgate.budget.spent";
+/// Gauge, `{currency}`: `limit - spent`, never below 0, by `tollgate.budget`.
+pub const BUDGET_REMAINING: &str = "tollgate.budget.remaining";
+/// Gauge: when each budget's period ends and it resets (Unix seconds), by `tollgate.budget`.
+pub const BUDGET_PERIOD_END: &str = "tollgate.budget.period_end";
+/// Gauge: 1 for the state the fleet spend reader is in (`tollgate.budget.source`:
+/// `local`, `pending`, `fresh`, `stale`), 0 for the others.
+pub const BUDGET_SOURCE: &str = "tollgate.budget.source";
 
 // ---- attributes ----
 
@@ -109,6 +123,11 @@ pub const CURRENCY: &str = "tollgate.currency";
 pub const UNPRICED_REASON: &str = "tollgate.unpriced.reason";
 /// Position of the entry in `model_list`.
 pub const DEPLOYMENT: &str = "tollgate.deployment";
+/// A budget's name: `gateway`, `provider:<name>`, `deployment:<position>`,
+/// `client:<name>` (configured names only).
+pub const BUDGET: &str = "tollgate.budget";
+/// Where budget spend comes from: `local`, `pending`, `fresh`, `stale`.
+pub const BUDGET_SOURCE_STATE: &str = "tollgate.budget.state";
 /// `traces` or `metrics`.
 pub const SIGNAL: &str = "tollgate.signal";
 
