@@ -61,10 +61,18 @@ impl Report {
                     .or_default()
                     .push(at.to_string());
             } else {
-                self.problems.push(Problem {
-                    at: at.to_string(),
-                    message: format!("unknown key `{section}{key}` (neither LiteLLM's nor tollgate's)"),
-                });
+                // A newer LiteLLM's key must not stop the gateway; a typo gets a hint.
+                let hint = closest(key, implemented.iter().chain(known))
+                    .map(|near| format!("; did you mean `{section}{near}`?"))
+                    .unwrap_or_default();
+                let place = if at.is_empty() {
+                    String::new()
+                } else {
+                    format!("{at}: ")
+                };
+                self.notes.push(format!(
+                    "{place}unknown key `{section}{key}` (neither LiteLLM's nor tollgate's) is ignored{hint}"
+                ));
             }
             false
         });
@@ -85,6 +93,39 @@ impl Report {
             .chain(self.notes.iter().cloned())
             .collect()
     }
+}
+
+/// The known key nearest `key` when it is near enough to be a typo of it.
+fn closest<'a>(key: &str, known: impl Iterator<Item = &'a &'a str>) -> Option<&'a str> {
+    // One edit per five characters, at least one and at most three.
+    let limit = (key.chars().count() / 5).clamp(1, 3);
+    known
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Edit distance over chars where swapping two neighbours is one edit
+/// (`tiemout` is one from `timeout`), the optimal-string-alignment kind.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Three rows: two back (for swaps), one back, and this one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(before[j - 2] + 1);
+            }
+            row[j] = best;
+        }
+        before = std::mem::replace(&mut last, row);
+    }
+    last[b.len()]
 }
 
 /// Deserializes an audited section into its typed form.
@@ -313,4 +354,19 @@ fn environment_variables(value: Option<Value>, report: &mut Report) -> Vec<(Stri
         }
     }
     out
+}
+
+#[cfg(test)]
+mod suggest_tests {
+    use super::{closest, edit_distance};
+
+    #[test]
+    fn typos_get_the_nearest_key() {
+        assert_eq!(edit_distance("num_retires", "num_retries"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let known = ["num_retries", "timeout", "fallbacks"];
+        assert_eq!(closest("num_retires", known.iter()), Some("num_retries"));
+        assert_eq!(closest("policies", known.iter()), None);
+    }
 }
