@@ -186,7 +186,8 @@ pub fn load_noting(
         ignored: BTreeMap::new(),
         notes: Vec::new(),
     };
-    let root = super::yaml::parse(text).map_err(|p| vec![p])?;
+    let (root, duplicate) = super::yaml::parse(text).map_err(|p| vec![p])?;
+    report.notes.extend(duplicate);
     let Value::Object(mut root) = root else {
         let found = kind(&root);
         return Err(vec![Problem {
@@ -350,6 +351,10 @@ fn environment_variables(value: Option<Value>, report: &mut Report) -> Vec<(Stri
     for (k, v) in map {
         match scalar(&v) {
             Some(s) => out.push((k, s)),
+            // LiteLLM skips an empty value (`KEY:` with nothing after it).
+            None if v.is_null() => report.note(format!(
+                "environment_variables.{k}: has no value; it is skipped (the process's own {k}, if any, is used)"
+            )),
             None => report.problem(format!("environment_variables.{k}"), "must be a string"),
         }
     }

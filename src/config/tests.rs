@@ -298,3 +298,16 @@ fn telemetry_and_spend_settings() {
     assert!(found.iter().any(|p| p.contains("otlp_protocol")), "{found:?}");
     assert!(found.iter().any(|p| p.contains("per_usd")), "{found:?}");
 }
+
+#[test]
+fn yaml_quirks_load_with_warnings() {
+    let yaml = format!("{ONE}environment_variables:\n  EMPTY:\n  SET: x\ngeneral_settings:\n  max_request_size_mb: 1\ngeneral_settings:\n  max_request_size_mb: 2\n");
+    let loaded = load(&yaml).unwrap();
+    assert_eq!(loaded.config.max_body_bytes, 2 * 1024 * 1024, "the last key wins");
+    let w = loaded.warnings.join("\n");
+    assert!(
+        w.contains("yaml line 10, column 1: a key appears twice in the same mapping; the last one wins"),
+        "{w}"
+    );
+    assert!(w.contains("environment_variables.EMPTY: has no value"), "{w}");
+}
