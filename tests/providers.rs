@@ -126,3 +126,35 @@ async fn anthropic_reads_its_key_variable() {
     assert_eq!(call.header("x-api-key"), Some("sk-ant-env"));
     assert_eq!(call.json()["model"], "claude-sonnet-4-5");
 }
+
+#[tokio::test]
+async fn an_unsupported_provider_s_entry_answers_501_and_the_others_serve() {
+    let mock = Mock::start().await;
+    let yaml = format!(
+        "model_list:\n  - model_name: ok\n    litellm_params:\n      model: groq/llama\n      api_base: {}\n  - model_name: off\n    litellm_params:\n      model: vertex_ai/gemini-2.5-pro\n      vertex_project: p\n",
+        mock.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let chat = json!({"model": "off", "messages": [{"role": "user", "content": "hi"}]});
+    let answer = post_json(&gw.url("/v1/chat/completions"), &[], chat).await;
+    assert_eq!(answer.status, 501);
+    assert_eq!(answer.error_code(), "provider_not_supported");
+    assert!(answer.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`vertex_ai`"));
+    let messages = json!({"model": "off", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let answer = post_json(&gw.url("/v1/messages"), &[], messages).await;
+    assert_eq!(answer.status, 501);
+    assert_eq!(
+        answer.json()["type"],
+        "error",
+        "Anthropic's error shape: {:?}",
+        answer.body
+    );
+    let ok = json!({"model": "ok", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(post_json(&gw.url("/v1/chat/completions"), &[], ok).await.status, 200);
+    let ready = send("GET", &gw.url("/health/readiness"), &[], "").await;
+    assert_eq!(ready.json()["disabled"], json!(["model_list[1] (vertex_ai)"]));
+    assert!(mock.calls().iter().all(|c| c.json()["model"] == "llama"));
+}

@@ -27,6 +27,8 @@ pub(super) struct Report {
     pub(super) ignored: BTreeMap<String, Vec<String>>,
     /// Other things worth a warning that do not stop the config.
     pub(super) notes: Vec<String>,
+    /// Entries loaded disabled.
+    pub(super) disabled: Vec<super::Disabled>,
 }
 
 impl Report {
@@ -185,6 +187,7 @@ pub fn load_noting(
         problems: Vec::new(),
         ignored: BTreeMap::new(),
         notes: Vec::new(),
+        disabled: Vec::new(),
     };
     let (root, duplicate) = super::yaml::parse(text).map_err(|p| vec![p])?;
     report.notes.extend(duplicate);
@@ -308,6 +311,7 @@ pub fn load_noting(
     Ok(Loaded {
         config: Config {
             deployments,
+            disabled: report.disabled.clone(),
             groups,
             wildcards,
             model_names,

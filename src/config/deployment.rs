@@ -143,7 +143,20 @@ fn deployment(
                 }
                 (provider, with_model_prefix(provider, upstream))
             })
-            .map_err(|e| report.problem(format!("{at} litellm_params.model"), model_problem(&model, e)))
+            .map_err(|e| match providers::unsupported(&model) {
+                // The others still serve; this one answers 501 (LiteLLM would serve it).
+                Some(provider) => {
+                    report.note(format!(
+                        "{at}: provider `{provider}` is a LiteLLM provider tollgate does not support yet; the entry is loaded disabled (its requests get a 501)"
+                    ));
+                    report.disabled.push(super::Disabled {
+                        model_name: Arc::from(entry.model_name.trim()),
+                        index,
+                        provider,
+                    });
+                }
+                None => report.problem(format!("{at} litellm_params.model"), model_problem(&model, e)),
+            })
             .ok()
     });
     // LiteLLM's `openai/chat_completions/<model>` says "chat only" in the name.

@@ -57,12 +57,26 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// A `model_list` entry whose provider tollgate does not speak: loaded
+/// disabled, so the others serve; requests to it get a 501 naming the provider.
+#[derive(Debug, Clone)]
+pub struct Disabled {
+    /// The entry's `model_name`.
+    pub model_name: Arc<str>,
+    /// Its position in `model_list`.
+    pub index: usize,
+    /// The LiteLLM provider it names (from a closed set: safe to show).
+    pub provider: &'static str,
+}
+
 /// A validated, resolved configuration. A running gateway always has one;
 /// a request takes one snapshot and keeps it to the end.
 #[derive(Debug)]
 pub struct Config {
     /// Every `model_list` entry, in file order.
     pub deployments: Vec<Arc<Deployment>>,
+    /// Entries loaded disabled (a provider tollgate does not speak), in file order.
+    pub disabled: Vec<Disabled>,
     /// `model_name` to the entries that serve it, in file order.
     groups: HashMap<Arc<str>, Vec<Arc<Deployment>>>,
     /// Model names in order of first appearance (for `/v1/models`).
@@ -90,6 +104,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The provider of a disabled entry named `requested`, when no enabled
+    /// entry serves that name.
+    pub fn disabled_provider(&self, requested: &str) -> Option<&'static str> {
+        self.disabled
+            .iter()
+            .find(|d| &*d.model_name == requested)
+            .map(|d| d.provider)
+    }
+
     /// The entries serving `model_name`, if any.
     pub fn group(&self, model_name: &str) -> Option<&[Arc<Deployment>]> {
         self.groups.get(model_name).map(Vec::as_slice)

@@ -64,7 +64,6 @@ general_settings:
     let found = problems(yaml);
     let expect = [
         "model_list[0] litellm_params.api_key: environment variable MISSING_ONE is not set",
-        "model_list[1] litellm_params.model: provider `gemini` is a LiteLLM provider tollgate does not support yet",
         "model_list[2] litellm_params.api_base: must start with http:// or https://",
         "model_list[2] litellm_params.headers.Host: is set by the gateway itself",
         "general_settings.master_key: environment variable MISSING_TWO is not set",

@@ -209,6 +209,29 @@ pub fn parse_model_found(model: &str) -> Result<(&'static Provider, &str, Found)
     }
 }
 
+/// The LiteLLM provider tollgate does not speak that `model` names, by prefix
+/// or by the bundled model table: such an entry loads disabled. `None` for a
+/// model tollgate serves or a provider LiteLLM does not know either.
+pub fn unsupported(model: &str) -> Option<&'static str> {
+    if parse_model(model).is_ok() {
+        return None;
+    }
+    if let Some(prefix) = model
+        .split_once('/')
+        .and_then(|(p, _)| NOT_YET.iter().find(|n| **n == p))
+    {
+        return Some(prefix);
+    }
+    let inferred = infer(model)?;
+    // The table's `vertex_ai-language-models` is LiteLLM's `vertex_ai`.
+    Some(match inferred.split_once('-') {
+        Some((name, _)) if inferred.ends_with("-models") => {
+            NOT_YET.iter().find(|n| **n == name).copied().unwrap_or(inferred)
+        }
+        _ => inferred,
+    })
+}
+
 /// LiteLLM's provider for a bare model name.
 fn infer(model: &str) -> Option<&'static str> {
     if let Some(provider) = crate::spend::provider_of(model) {
@@ -275,5 +298,9 @@ mod tests {
         assert!(parse_model("gemini-2.5-flash")
             .unwrap_err()
             .contains("provider `vertex_ai`"));
+        assert_eq!(unsupported("gemini-2.5-flash"), Some("vertex_ai"));
+        assert_eq!(unsupported("bedrock/anthropic.claude-v2"), Some("bedrock"));
+        assert_eq!(unsupported("groq/llama"), None);
+        assert_eq!(unsupported("opnai/x"), None);
     }
 }
