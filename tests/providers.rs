@@ -158,3 +158,31 @@ async fn an_unsupported_provider_s_entry_answers_501_and_the_others_serve() {
     assert_eq!(ready.json()["disabled"], json!(["model_list[1] (vertex_ai)"]));
     assert!(mock.calls().iter().all(|c| c.json()["model"] == "llama"));
 }
+
+#[tokio::test]
+async fn litellm_params_request_defaults_fill_only_what_the_client_left_out() {
+    let mock = Mock::start().await;
+    let yaml = format!(
+        "model_list:\n  - model_name: m\n    litellm_params:\n      model: deepseek/deepseek-chat\n      api_base: {}\n      max_tokens: 256\n      temperature: 0.2\n      extra_body:\n        top_k: 5\n",
+        mock.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":1}"#;
+    let answer = send(
+        "POST",
+        &gw.url("/v1/chat/completions"),
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let sent = String::from_utf8(mock.calls()[0].body.to_vec()).unwrap();
+    assert_eq!(
+        sent,
+        r#"{"top_k":5,"max_tokens":256,"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}],"temperature":1}"#
+    );
+    // Embeddings take none of a chat model's defaults.
+    let answer = post_json(&gw.url("/v1/embeddings"), &[], json!({"model": "m", "input": "x"})).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(mock.calls()[1].json(), json!({"model": "deepseek-chat", "input": "x"}));
+}

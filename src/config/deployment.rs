@@ -17,6 +17,7 @@ use super::routing::Defaults;
 use super::Deployment;
 use crate::protocol::Format;
 use crate::providers::{self, Endpoint, Provider, Wire};
+use crate::request::defaults::RequestDefault;
 use crate::secret::Secret;
 use crate::spend;
 
@@ -89,6 +90,29 @@ const PARAM_KEYS: &[&str] = &[
     "output_cost_per_reasoning_token",
 ];
 
+/// Request fields LiteLLM sends from `litellm_params` when the client did not
+/// (`extra_body`'s members are spread at the top, as the OpenAI SDK does).
+const REQUEST_DEFAULT_KEYS: &[&str] = &[
+    "extra_body",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "max_completion_tokens",
+    "max_tokens",
+    "n",
+    "parallel_tool_calls",
+    "presence_penalty",
+    "reasoning_effort",
+    "response_format",
+    "seed",
+    "stop",
+    "temperature",
+    "tool_choice",
+    "top_logprobs",
+    "top_p",
+    "user",
+];
+
 fn deployment(
     entry: Value,
     index: usize,
@@ -103,7 +127,8 @@ fn deployment(
     if let Some(params) = entry.get_mut("litellm_params") {
         match params {
             Value::Object(params) => {
-                report.audit(params, PARAM_KEYS, litellm::LITELLM_PARAMS, "litellm_params.", at);
+                let implemented: Vec<&str> = PARAM_KEYS.iter().chain(REQUEST_DEFAULT_KEYS).copied().collect();
+                report.audit(params, &implemented, litellm::LITELLM_PARAMS, "litellm_params.", at);
                 numbers::check(
                     params,
                     numbers::LITELLM_PARAMS,
@@ -117,6 +142,7 @@ fn deployment(
             }
         }
     }
+    let request_defaults = take_request_defaults(&mut entry, at, report);
     let entry: raw::ModelEntry = typed(Value::Object(entry), at, report)?;
     let params = entry.litellm_params;
     let before = report.problems.len();
@@ -315,6 +341,7 @@ fn deployment(
         timeout: Duration::from_secs_f64(timeout),
         stream_timeout: Duration::from_secs_f64(stream_timeout),
         mock_response: params.mock_response.map(Arc::from),
+        request_defaults,
         rpm: params.rpm,
         tpm: params.tpm,
         weight: params.weight,
@@ -459,4 +486,32 @@ fn env_fallback(provider: &Provider, which: Var, resolver: &Resolver, at: &str, 
         "{at}: litellm_params.{field} taken from environment variable {name}"
     ));
     Some(value)
+}
+
+/// Takes the request defaults out of `litellm_params`, in key order.
+fn take_request_defaults(
+    entry: &mut serde_json::Map<String, Value>,
+    at: &str,
+    report: &mut Report,
+) -> Vec<RequestDefault> {
+    let Some(Value::Object(params)) = entry.get_mut("litellm_params") else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for key in REQUEST_DEFAULT_KEYS {
+        match (params.remove(*key), *key) {
+            (None | Some(Value::Null), _) => {}
+            (Some(Value::Object(extra)), "extra_body") => {
+                out.extend(extra.iter().map(|(k, v)| RequestDefault::new(k, v)));
+            }
+            (Some(other), "extra_body") => {
+                report.problem(
+                    format!("{at} litellm_params.extra_body"),
+                    format!("must be a mapping, found {}", kind(&other)),
+                );
+            }
+            (Some(value), key) => out.push(RequestDefault::new(key, &value)),
+        }
+    }
+    out
 }

@@ -222,6 +222,9 @@ pub struct Deployment {
     pub state: crate::router::State,
     /// Answer with this text instead of calling the provider.
     pub mock_response: Option<Arc<str>>,
+    /// Request fields from `litellm_params` (`max_tokens`, `temperature`,
+    /// `extra_body`'s members, ...) sent when the client did not send them.
+    pub request_defaults: Vec<crate::request::defaults::RequestDefault>,
     /// USD prices per token: the bundled table's, or the entry's own;
     /// `None` when unknown (counted as unpriced, never as free).
     pub price: Option<crate::spend::Price>,
