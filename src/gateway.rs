@@ -173,7 +173,7 @@ impl Gateway {
                 let caller = config.keys.authenticate(request.headers())?;
                 record.client = client_label(&caller);
                 let names = config.listed_names().filter(|m| caller.may_use(m));
-                Ok(body::json(StatusCode::OK, openai::model_list(names)))
+                Ok(body::json(StatusCode::OK, openai::model_list(names, &config)))
             }
             Route::Api(endpoint) => self.proxy(endpoint, request, record).await,
         }

@@ -186,3 +186,24 @@ async fn litellm_params_request_defaults_fill_only_what_the_client_left_out() {
     assert_eq!(answer.status, 200);
     assert_eq!(mock.calls()[1].json(), json!({"model": "deepseek-chat", "input": "x"}));
 }
+
+#[tokio::test]
+async fn the_model_list_names_each_deployment_s_provider_and_formats() {
+    let mock = Mock::start().await;
+    let yaml = format!(
+        "model_list:\n  - model_name: m\n    litellm_params:\n      model: groq/llama\n      api_base: {base}\n  - model_name: m\n    litellm_params:\n      model: anthropic/claude-haiku-4-5\n      api_base: {base}\n",
+        base = mock.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let answer = send("GET", &gw.url("/v1/models"), &[], "").await;
+    assert_eq!(answer.status, 200);
+    let model = &answer.json()["data"][0];
+    assert_eq!((&model["id"], &model["object"]), (&json!("m"), &json!("model")));
+    assert_eq!(
+        model["deployments"],
+        json!([
+            {"provider": "groq", "formats": "chat: native, responses: via chat, anthropic: via chat"},
+            {"provider": "anthropic", "formats": "chat: via anthropic, responses: via anthropic, anthropic: native"},
+        ])
+    );
+}
