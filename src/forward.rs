@@ -240,7 +240,11 @@ async fn attempt(
         Plan::Passthrough | Plan::CountLocally => None,
     };
     if let Some(text) = &deployment.mock_response {
-        let response = mock(job.endpoint, deployment, text, stream);
+        // A translated request is answered as its upstream format would be.
+        let endpoint = translation
+            .as_ref()
+            .map_or(job.endpoint, |t| Endpoint::of_format(t.context.upstream));
+        let response = mock(endpoint, deployment, text, stream);
         return match translation {
             Some(translated) => translate_answer(response, translated, stream).await,
             None => Ok(response),
@@ -270,8 +274,18 @@ async fn attempt(
         _ => body,
     };
     let passthrough = translation.is_none();
+    let token = upstream::credential(deployment, job.upstream, started + deployment.timeout)
+        .await
+        .map_err(Failure::Unreachable)?;
     let request = || {
-        let mut request = upstream::request(deployment, endpoint, job.headers, body.clone(), passthrough);
+        let mut request = upstream::request(
+            deployment,
+            endpoint,
+            job.headers,
+            body.clone(),
+            passthrough,
+            token.as_ref(),
+        );
         // The upstream call continues this attempt's trace.
         telemetry::inject_traceparent(span, request.headers_mut());
         request

@@ -216,16 +216,34 @@ fn tls_config() -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
+/// The fetched token a deployment authenticates with, if it uses one
+/// (`Deployment::credential`): at once when a valid one is cached, else
+/// after the token endpoint answered, or by `deadline`.
+pub async fn credential(
+    deployment: &Deployment,
+    upstream: &Upstream,
+    deadline: tokio::time::Instant,
+) -> Result<Option<HeaderValue>, &'static str> {
+    let Some(source) = &deployment.credential else {
+        return Ok(None);
+    };
+    match tokio::time::timeout_at(deadline, source.header(upstream)).await {
+        Ok(header) => header.map(Some),
+        Err(_) => Err("no Entra ID token within the request's timeout"),
+    }
+}
+
 /// Builds the upstream request for a deployment: its URL for `endpoint`,
-/// the allowed client headers, its configured headers, and its key.
-/// `passthrough` says the body is the client's own (not translated), so
-/// headers describing its format go along too.
+/// the allowed client headers, its configured headers, and its key (or the
+/// fetched `token`, from `credential`). `passthrough` says the body is the
+/// client's own (not translated), so headers describing its format go along too.
 pub fn request(
     deployment: &Deployment,
     endpoint: Endpoint,
     client: &HeaderMap,
     body: Bytes,
     passthrough: bool,
+    token: Option<&HeaderValue>,
 ) -> Request<Full<Bytes>> {
     let mut headers = HeaderMap::with_capacity(FORWARDED.len() + deployment.headers.len() + 3);
     let anthropic = deployment.provider.wire == Wire::Anthropic;
@@ -247,6 +265,9 @@ pub fn request(
     }
     if let Some((name, value)) = &deployment.authorization {
         headers.insert(name.clone(), value.clone());
+    }
+    if let Some(token) = token {
+        headers.insert(header::AUTHORIZATION, token.clone());
     }
     if anthropic && !headers.contains_key(&FORWARDED_ANTHROPIC[0]) {
         let version = HeaderValue::from_static(crate::providers::ANTHROPIC_VERSION);

@@ -451,3 +451,21 @@ async fn previous_response_id_is_refused_clearly_by_a_stateless_gateway() {
         .contains("previous_response_id"));
     assert!(mock.calls().is_empty());
 }
+
+#[tokio::test]
+async fn the_quickstart_mock_answers_anthropic_clients_streamed_and_not() {
+    let yaml = "model_list:\n  - model_name: demo\n    litellm_params:\n      model: openai/demo-model\n      mock_response: Hello from the mock\n";
+    let gw = TestGateway::start(yaml).await;
+    let (status, frames) = stream_frames(&gw.url("/v1/messages?beta=true"), &[], messages_body("demo", true)).await;
+    assert_eq!(status, 200);
+    let events = sse_events(&frames_text(&frames));
+    let text: String = events
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(text, "Hello from the mock");
+    assert_eq!(events.last().unwrap().1["type"], "message_stop");
+    let whole = post_json(&gw.url("/v1/messages"), &[], messages_body("demo", false)).await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.json()["content"][0]["text"], "Hello from the mock");
+}

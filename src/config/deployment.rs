@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::build::{kind, mapping, scalar, typed, Report};
 use super::litellm_keys as litellm;
 use super::numbers::{self, seconds_at};
+use super::provider_setup;
 use super::raw;
 use super::resolve::Resolver;
 use super::routing::Defaults;
@@ -88,6 +89,13 @@ const PARAM_KEYS: &[&str] = &[
     "cache_read_input_token_cost",
     "cache_creation_input_token_cost",
     "output_cost_per_reasoning_token",
+    "api_version",
+    "azure_ad_token",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "azure_authority_host",
+    "azure_scope",
 ];
 
 /// Request fields LiteLLM sends from `litellm_params` when the client did not
@@ -127,6 +135,7 @@ fn deployment(
     if let Some(params) = entry.get_mut("litellm_params") {
         match params {
             Value::Object(params) => {
+                provider_setup::map_native_options(params, at, report);
                 let implemented: Vec<&str> = PARAM_KEYS.iter().chain(REQUEST_DEFAULT_KEYS).copied().collect();
                 report.audit(params, &implemented, litellm::LITELLM_PARAMS, "litellm_params.", at);
                 numbers::check(
@@ -200,6 +209,8 @@ fn deployment(
     }
     .map(Secret::new);
     let base = match (&params.api_base, provider.as_ref().map(|p| p.0)) {
+        // Built with the credentials below (`provider_setup`).
+        (_, Some(provider)) if provider_setup::handles(provider) => None,
         (Some(raw), _) => resolve(resolver, "api_base", raw, report),
         (None, Some(provider)) => match env_fallback(provider, Var::Base, resolver, at, report) {
             Some(base) => Some(base),
@@ -247,6 +258,19 @@ fn deployment(
             }
         }
     }
+    let mut credential = None;
+    let mut api_key = api_key;
+    let mut own_authorization = None;
+    let urls = match &provider {
+        Some((p, model)) if provider_setup::handles(p) => {
+            let setup = provider_setup::setup((p, model), &params, api_key.take(), &headers, at, resolver, report);
+            setup.map(|setup| {
+                (credential, api_key, own_authorization) = (setup.credential, setup.api_key, setup.authorization);
+                setup.urls
+            })
+        }
+        _ => urls,
+    };
     let mut secs =
         |field: &str, value: Option<&Value>| seconds_at(value, &format!("{at} litellm_params.{field}"), report);
     let timeout = secs("timeout", params.timeout.as_ref()).unwrap_or(defaults.timeout);
@@ -270,6 +294,7 @@ fn deployment(
         Wire::Anthropic => HeaderName::from_static("x-api-key"),
     };
     let authorization = match &api_key {
+        _ if provider.as_ref().is_some_and(|p| provider_setup::handles(p.0)) => own_authorization,
         Some(key) if !headers.contains_key(&auth_name) => {
             let text = match wire {
                 Wire::OpenAi => format!("Bearer {}", key.expose()),
@@ -278,7 +303,7 @@ fn deployment(
             match HeaderValue::from_str(&text) {
                 Ok(mut value) => {
                     value.set_sensitive(true);
-                    Some(value)
+                    Some((auth_name, value))
                 }
                 Err(_) => {
                     report.problem(
@@ -332,7 +357,8 @@ fn deployment(
         upstream_model: Arc::from(upstream_model),
         urls,
         server_address: Arc::from(server_address),
-        authorization: authorization.map(|value| (auth_name, value)),
+        authorization,
+        credential,
         max_output_tokens,
         serves,
         label,
@@ -371,7 +397,7 @@ fn serves(
             // servers (Kimi, OpenRouter's, Ollama's, vLLM's) do not.
             let native = match use_chat_completions_api {
                 Some(chat_only) => !chat_only,
-                None => !chat_only_prefix && host == "api.openai.com",
+                None => !chat_only_prefix && (host == "api.openai.com" || provider_setup::serves_responses(provider)),
             };
             if native && !chat_only_prefix {
                 vec![Format::Chat, Format::Responses]
@@ -398,7 +424,7 @@ fn model_problem(model: &str, message: String) -> String {
 }
 
 /// Checks `api_base` and derives each endpoint's URL and the host.
-fn upstream_urls(base: &str, wire: Wire) -> Result<([Uri; 6], String), String> {
+pub(super) fn upstream_urls(base: &str, wire: Wire) -> Result<([Uri; 6], String), String> {
     let base = base.trim().trim_end_matches('/');
     // The value is never echoed: it may have come from a secret reference.
     let uri: Uri = base.parse().map_err(|_| "is not a URL".to_string())?;

@@ -7,6 +7,7 @@ mod clients;
 mod deployment;
 pub mod litellm_keys;
 mod numbers;
+mod provider_setup;
 mod raw;
 mod resolve;
 pub mod routing;
@@ -200,6 +201,9 @@ pub struct Deployment {
     /// `Authorization: Bearer <api_key>`, or Anthropic's `x-api-key`;
     /// `None` without a key or when the configured headers set their own.
     pub authorization: Option<(http::HeaderName, http::HeaderValue)>,
+    /// Fetches the Entra ID token sent as `Authorization: Bearer` (an Azure
+    /// entry with `tenant_id`, `client_id` and `client_secret`).
+    pub credential: Option<Arc<crate::providers::entra::TokenSource>>,
     /// `provider/upstream-model`, for log lines.
     pub label: Arc<str>,
     /// Headers added to every upstream request (values marked sensitive).

@@ -34,9 +34,15 @@ pub struct LitellmParams {
     pub model: String,
     /// Base URL of the provider's OpenAI-compatible API, e.g.
     /// `https://openrouter.ai/api/v1`. Defaults to the provider's own.
+    /// Azure: the resource (`https://NAME.openai.azure.com`, default
+    /// `AZURE_API_BASE`; a portal URL with path and `?api-version=` works too).
+    /// Azure AI Foundry: required (or `AZURE_AI_API_BASE`). Ollama: the server
+    /// (default `OLLAMA_API_BASE`, else `http://localhost:11434`), `/v1` added.
     #[serde(default)]
     pub api_base: Option<String>,
-    /// The provider key, sent as `Authorization: Bearer <key>`. Usually
+    /// The provider key, sent as `Authorization: Bearer <key>` (Anthropic:
+    /// `x-api-key`; Azure: `api-key`, default `AZURE_OPENAI_API_KEY` or
+    /// `AZURE_API_KEY`; Foundry: default `AZURE_AI_API_KEY`). Usually
     /// `os.environ/NAME` or `file:/path/to/secret` (a regular file of at most
     /// 64 KiB; devices and FIFOs are refused).
     #[serde(default)]
@@ -77,6 +83,34 @@ pub struct LitellmParams {
     /// Priority tier (0 to 10^6): the lowest `order` with a healthy deployment serves.
     #[serde(default)]
     pub order: Option<u32>,
+    /// Azure: the `api-version` query parameter (default: `AZURE_API_VERSION`,
+    /// else `2025-02-01-preview`, LiteLLM's). `v1`, `preview` or `latest`
+    /// select the `/openai/v1/` scheme. Azure AI Foundry: sent when given.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Azure: a static Entra ID token, sent as `Authorization: Bearer` when
+    /// the entry has no `api_key` (default: `AZURE_AD_TOKEN`).
+    #[serde(default)]
+    pub azure_ad_token: Option<String>,
+    /// Azure: the Entra ID tenant of a service principal; with `client_id`
+    /// and `client_secret`, tokens are fetched and refreshed before they
+    /// expire (defaults: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Azure: the service principal's application (client) id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Azure: the service principal's secret; `os.environ/NAME` recommended.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Azure: where Entra ID tokens are asked for (default:
+    /// `AZURE_AUTHORITY_HOST`, else `https://login.microsoftonline.com`).
+    #[serde(default)]
+    pub azure_authority_host: Option<String>,
+    /// Azure: the scope tokens are asked for (default
+    /// `https://cognitiveservices.azure.com/.default`).
+    #[serde(default)]
+    pub azure_scope: Option<String>,
     /// USD per input token, overriding the bundled price. Every price is 0 to 1:
     /// more is a price per thousand or million tokens in the wrong key.
     #[serde(default)]

@@ -1,5 +1,8 @@
 //! Which providers tollgate speaks to and how their names map to wire formats.
 
+pub mod azure;
+pub mod entra;
+pub mod ollama;
 pub mod openai;
 pub mod table;
 
@@ -109,13 +112,14 @@ pub const ANTHROPIC: Provider = Provider {
 /// The `anthropic-version` sent when the client did not send its own.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// Providers with URL and credential rules of their own (see their modules).
+const OWN_RULES: [&Provider; 4] = [&azure::AZURE, &azure::AZURE_AI, &ollama::OLLAMA, &ollama::OLLAMA_CHAT];
+
 /// LiteLLM providers that exist but that tollgate does not speak yet: named
 /// in the error so the user knows it is not a typo.
 const NOT_YET: &[&str] = &[
     "ai21",
     "aleph_alpha",
-    "azure",
-    "azure_ai",
     "azure_text",
     "baseten",
     "bedrock",
@@ -126,8 +130,6 @@ const NOT_YET: &[&str] = &[
     "jina_ai",
     "nlp_cloud",
     "oci",
-    "ollama",
-    "ollama_chat",
     "palm",
     "predibase",
     "replicate",
@@ -158,6 +160,9 @@ pub enum Found {
 pub fn provider(prefix: &str) -> Option<&'static Provider> {
     if prefix == ANTHROPIC.name {
         return Some(&ANTHROPIC);
+    }
+    if let Some(provider) = OWN_RULES.into_iter().find(|p| p.name == prefix) {
+        return Some(provider);
     }
     table::entry(prefix).map(|e| &e.provider)
 }
