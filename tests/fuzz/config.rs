@@ -68,7 +68,9 @@ fn workdir() -> &'static Path {
 fn env(name: &str) -> Option<String> {
     match name {
         "UNSET_FUZZ_VAR" => None,
-        n if n.contains("BASE") || n.contains("URL") || n.contains("ENDPOINT") => Some("http://127.0.0.1:9/v1".into()),
+        n if n.contains("BASE") || n.contains("URL") || n.contains("ENDPOINT") || n.ends_with("_HOST") => {
+            Some("http://127.0.0.1:9/v1".into())
+        }
         n => Some(format!("fuzz-{n}")),
     }
 }
