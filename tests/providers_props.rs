@@ -18,6 +18,8 @@ const MODELS: &[&str] = &[
     "hosted_vllm/qwen",
     "litellm_proxy/any",
     "anthropic/claude-haiku-4-5",
+    "azure/gpt-4o-prod",
+    "ollama/llama3.2",
     "gpt-4o",
     "claude-sonnet-4-5",
     "bedrock/anthropic.claude-v2",
