@@ -279,6 +279,19 @@ async fn serve(args: ServeArgs) -> ExitCode {
             report(deployment, deployment.state.cooling(now).is_some());
         }
     });
+    let watched = gateway.clone();
+    telemetry::watch_disabled(move |report| {
+        let config = watched.config();
+        let mut providers: Vec<&'static str> = config.disabled.iter().map(|d| d.provider).collect();
+        providers.sort_unstable();
+        providers.dedup();
+        for provider in providers {
+            report(
+                provider,
+                config.disabled.iter().filter(|d| d.provider == provider).count() as u64,
+            );
+        }
+    });
     // Watches the config's folder (and its secret files') and listens for SIGHUP.
     Reloader {
         path: path.clone(),

@@ -332,3 +332,25 @@ async fn the_admin_listener_serves_health_but_no_model_routes() {
         200
     );
 }
+
+#[tokio::test]
+async fn disabled_entries_show_in_readiness_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        "model_list:\n  - model_name: demo\n    litellm_params:\n      model: openai/demo\n      mock_response: hi\n  - model_name: b\n    litellm_params:\n      model: bedrock/anthropic.claude-v2\n  - model_name: c\n    litellm_params:\n      model: bedrock/amazon.titan\n",
+    );
+    let running = Running::start(&path, &[], &[]);
+    let ready = send("GET", &running.url("/health/readiness"), &[], "").await;
+    assert_eq!(
+        ready.json()["disabled"],
+        json!(["model_list[1] (bedrock)", "model_list[2] (bedrock)"])
+    );
+    let metrics = send("GET", &running.url("/metrics"), &[], "").await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("tollgate_deployments_disabled") && l.contains("bedrock"))
+        .unwrap_or_else(|| panic!("no disabled gauge in {text}"));
+    assert!(line.ends_with(" 2"), "{line}");
+}
