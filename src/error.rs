@@ -74,6 +74,8 @@ pub enum GatewayError {
     NotFound { method: String, path: String },
     /// The route exists, with another method.
     MethodNotAllowed { allowed: &'static str },
+    /// Every entry of the model names a provider tollgate does not speak yet.
+    ProviderNotSupported { model: String, provider: &'static str },
     /// The deployment's provider cannot serve this endpoint.
     EndpointNotSupported {
         provider: &'static str,
@@ -122,6 +124,7 @@ impl GatewayError {
             NotFound { .. } => (StatusCode::NOT_FOUND, INVALID, "unknown_url"),
             MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, INVALID, "method_not_allowed"),
             EndpointNotSupported { .. } => (StatusCode::BAD_REQUEST, INVALID, "endpoint_not_supported"),
+            ProviderNotSupported { .. } => (StatusCode::NOT_IMPLEMENTED, "api_error", "provider_not_supported"),
             UpstreamUnreachable { .. } => (StatusCode::BAD_GATEWAY, "api_error", "upstream_unreachable"),
             UpstreamTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
             NoDeploymentAvailable { .. } => (
@@ -178,6 +181,9 @@ impl GatewayError {
             ),
             NotFound { method, path } => format!("Invalid URL ({method} {path})."),
             MethodNotAllowed { allowed } => format!("Method not allowed here; use {allowed}."),
+            ProviderNotSupported { model, provider } => format!(
+                "The model `{model}` is configured with provider `{provider}`, which this gateway does not support yet."
+            ),
             EndpointNotSupported { provider, endpoint } => {
                 format!("The provider `{provider}` behind this model does not serve {endpoint}.")
             }

@@ -358,6 +358,13 @@ async fn attempt(
             (body, injected, job.endpoint)
         }
     };
+    // `litellm_params` defaults (`max_tokens`, ...) for fields the client left out.
+    let body = match endpoint {
+        Endpoint::ChatCompletions | Endpoint::Completions => {
+            crate::request::defaults::with_defaults(body, &deployment.request_defaults)
+        }
+        _ => body,
+    };
     let passthrough = translation.is_none();
     let token = upstream::credential(deployment, job.upstream, started + deployment.timeout)
         .await

@@ -191,7 +191,7 @@ impl Gateway {
                 let caller = config.keys.authenticate(request.headers())?;
                 record.client = client_label(&caller);
                 let names = config.listed_names().filter(|m| caller.may_use(m));
-                Ok(body::json(StatusCode::OK, openai::model_list(names)))
+                Ok(body::json(StatusCode::OK, openai::model_list(names, &config)))
             }
             Route::Api(endpoint) => self.proxy(endpoint, request, record).await,
         }
@@ -216,8 +216,10 @@ impl Gateway {
         record.stream = peeked.stream;
         record.model = Some(echo_model(&peeked.model));
         let Some(resolved) = config.resolve(&peeked.model) else {
-            return Err(GatewayError::UnknownModel {
-                model: echo_model(&peeked.model),
+            let model = echo_model(&peeked.model);
+            return Err(match config.disabled_provider(&peeked.model) {
+                Some(provider) => GatewayError::ProviderNotSupported { model, provider },
+                None => GatewayError::UnknownModel { model },
             });
         };
         let group = resolved.group;
@@ -254,6 +256,8 @@ impl Gateway {
             "status": if draining { "draining" } else { "healthy" },
             "models": config.model_names.len(),
             "deployments": config.deployments.len(),
+            // Positions, not names: this endpoint is unauthenticated.
+            "disabled": config.disabled.iter().map(|d| format!("model_list[{}] ({})", d.index, d.provider)).collect::<Vec<_>>(),
             "config": self.status(),
             "budgets": budget_state(&self.budgets),
         });

@@ -37,6 +37,10 @@ enum Command {
         /// The LiteLLM-style proxy_config.yaml.
         #[arg(short, long, env = "TOLLGATE_CONFIG")]
         config: PathBuf,
+        /// Also exit 1 when any entry cannot be served (a provider tollgate
+        /// does not speak yet), for pipelines that want every model to work.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -128,7 +132,7 @@ impl LimitArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Check { config }) => check(&config),
+        Some(Command::Check { config, strict }) => check(&config, strict),
         None => {
             let threads = cli.serve.worker_threads.map_or_else(
                 || std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -152,7 +156,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
+fn check(path: &std::path::Path, strict: bool) -> ExitCode {
     match config::load_file(path, &config::process_env) {
         Ok(Loaded { config, warnings }) => {
             for warning in &warnings {
@@ -178,6 +182,21 @@ fn check(path: &std::path::Path) -> ExitCode {
                     d.label,
                     d.formats_summary()
                 );
+            }
+            for d in &config.disabled {
+                println!(
+                    "  {} model_list[{}] disabled: provider `{}` is not supported yet",
+                    d.model_name, d.index, d.provider
+                );
+            }
+            if strict && !config.disabled.is_empty() {
+                eprintln!(
+                    "{}: {} entr{} cannot be served (--strict)",
+                    path.display(),
+                    config.disabled.len(),
+                    if config.disabled.len() == 1 { "y" } else { "ies" }
+                );
+                return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS
         }
@@ -262,6 +281,19 @@ async fn serve(args: ServeArgs) -> ExitCode {
         let now = tollgate::router::now_ms();
         for deployment in &watched.config().deployments {
             report(deployment, deployment.state.cooling(now).is_some());
+        }
+    });
+    let watched = gateway.clone();
+    telemetry::watch_disabled(move |report| {
+        let config = watched.config();
+        let mut providers: Vec<&'static str> = config.disabled.iter().map(|d| d.provider).collect();
+        providers.sort_unstable();
+        providers.dedup();
+        for provider in providers {
+            report(
+                provider,
+                config.disabled.iter().filter(|d| d.provider == provider).count() as u64,
+            );
         }
     });
     // Watches the config's folder (and its secret files') and listens for SIGHUP.

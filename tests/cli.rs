@@ -84,6 +84,34 @@ fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
 }
 
 #[test]
+fn check_loads_unservable_entries_disabled_and_strict_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      api_key: k\n  - model_name: b\n    litellm_params:\n      model: bedrock/anthropic.claude-v2\n      aws_region_name: us-east-1\nrouter_settings:\n  num_retires: 2\n");
+    let run = |strict: bool| {
+        let mut command = Command::new(BIN);
+        command.args(["check", "--config"]).arg(&path);
+        if strict {
+            command.arg("--strict");
+        }
+        command.output().unwrap()
+    };
+    let out = run(false);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "model_list[0]: provider `openai` inferred",
+        "model_list[1]: provider `bedrock` is a LiteLLM provider tollgate does not support yet; the entry is loaded disabled",
+        "did you mean `router_settings.num_retries`?",
+        "b model_list[1] disabled: provider `bedrock`",
+    ] {
+        assert!(stdout.contains(expected), "{expected} in {stdout}");
+    }
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 entry cannot be served (--strict)"));
+}
+
+#[test]
 fn an_invalid_config_does_not_start() {
     let dir = tempfile::tempdir().unwrap();
     let bad = write_config(&dir, "model_list: [");
@@ -303,4 +331,26 @@ async fn the_admin_listener_serves_health_but_no_model_routes() {
             .status,
         200
     );
+}
+
+#[tokio::test]
+async fn disabled_entries_show_in_readiness_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        "model_list:\n  - model_name: demo\n    litellm_params:\n      model: openai/demo\n      mock_response: hi\n  - model_name: b\n    litellm_params:\n      model: bedrock/anthropic.claude-v2\n  - model_name: c\n    litellm_params:\n      model: bedrock/amazon.titan\n",
+    );
+    let running = Running::start(&path, &[], &[]);
+    let ready = send("GET", &running.url("/health/readiness"), &[], "").await;
+    assert_eq!(
+        ready.json()["disabled"],
+        json!(["model_list[1] (bedrock)", "model_list[2] (bedrock)"])
+    );
+    let metrics = send("GET", &running.url("/metrics"), &[], "").await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("tollgate_deployments_disabled") && l.contains("bedrock"))
+        .unwrap_or_else(|| panic!("no disabled gauge in {text}"));
+    assert!(line.ends_with(" 2"), "{line}");
 }

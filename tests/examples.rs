@@ -115,6 +115,41 @@ fn every_example_config_passes_check() {
     }
 }
 
+/// One example per provider family; each must pass `check --strict`: every
+/// entry servable, with only dummy values for its variables.
+#[test]
+fn every_provider_family_example_passes_check_strict() {
+    let families = [
+        "providers-openai-compatible.yaml",
+        "providers-self-hosted.yaml",
+        "providers-bare-names.yaml",
+    ];
+    let configs = example_configs();
+    for family in families {
+        assert!(
+            configs.iter().any(|p| p.ends_with(family)),
+            "{family} missing from examples/"
+        );
+    }
+    for config in &configs {
+        let text = std::fs::read_to_string(config).unwrap();
+        let mut command = Command::new(TOLLGATE);
+        command.args(["check", "--strict", "--config"]).arg(config);
+        for name in env_references(&text) {
+            command.env(&name, dummy_value(&name));
+        }
+        let output = command.output().expect("the tollgate binary runs");
+        assert!(
+            output.status.success(),
+            "{} should pass check --strict\n{}",
+            config.display(),
+            describe(&output)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(!stdout.contains(" disabled: "), "{}: {stdout}", config.display());
+    }
+}
+
 #[test]
 fn an_unset_variable_fails_check_and_is_named() {
     const UNSET: &str = "TOLLGATE_EXAMPLES_TEST_UNSET_KEY";

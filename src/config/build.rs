@@ -27,6 +27,8 @@ pub(super) struct Report {
     pub(super) ignored: BTreeMap<String, Vec<String>>,
     /// Other things worth a warning that do not stop the config.
     pub(super) notes: Vec<String>,
+    /// Entries loaded disabled.
+    pub(super) disabled: Vec<super::Disabled>,
 }
 
 impl Report {
@@ -61,10 +63,18 @@ impl Report {
                     .or_default()
                     .push(at.to_string());
             } else {
-                self.problems.push(Problem {
-                    at: at.to_string(),
-                    message: format!("unknown key `{section}{key}` (neither LiteLLM's nor tollgate's)"),
-                });
+                // A newer LiteLLM's key must not stop the gateway; a typo gets a hint.
+                let hint = closest(key, implemented.iter().chain(known))
+                    .map(|near| format!("; did you mean `{section}{near}`?"))
+                    .unwrap_or_default();
+                let place = if at.is_empty() {
+                    String::new()
+                } else {
+                    format!("{at}: ")
+                };
+                self.notes.push(format!(
+                    "{place}unknown key `{section}{key}` (neither LiteLLM's nor tollgate's) is ignored{hint}"
+                ));
             }
             false
         });
@@ -85,6 +95,39 @@ impl Report {
             .chain(self.notes.iter().cloned())
             .collect()
     }
+}
+
+/// The known key nearest `key` when it is near enough to be a typo of it.
+fn closest<'a>(key: &str, known: impl Iterator<Item = &'a &'a str>) -> Option<&'a str> {
+    // One edit per five characters, at least one and at most three.
+    let limit = (key.chars().count() / 5).clamp(1, 3);
+    known
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Edit distance over chars where swapping two neighbours is one edit
+/// (`tiemout` is one from `timeout`), the optimal-string-alignment kind.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Three rows: two back (for swaps), one back, and this one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(before[j - 2] + 1);
+            }
+            row[j] = best;
+        }
+        before = std::mem::replace(&mut last, row);
+    }
+    last[b.len()]
 }
 
 /// Deserializes an audited section into its typed form.
@@ -144,8 +187,10 @@ pub fn load_noting(
         problems: Vec::new(),
         ignored: BTreeMap::new(),
         notes: Vec::new(),
+        disabled: Vec::new(),
     };
-    let root = super::yaml::parse(text).map_err(|p| vec![p])?;
+    let (root, duplicate) = super::yaml::parse(text).map_err(|p| vec![p])?;
+    report.notes.extend(duplicate);
     let Value::Object(mut root) = root else {
         let found = kind(&root);
         return Err(vec![Problem {
@@ -266,6 +311,7 @@ pub fn load_noting(
     Ok(Loaded {
         config: Config {
             deployments,
+            disabled: report.disabled.clone(),
             groups,
             wildcards,
             model_names,
@@ -309,8 +355,27 @@ fn environment_variables(value: Option<Value>, report: &mut Report) -> Vec<(Stri
     for (k, v) in map {
         match scalar(&v) {
             Some(s) => out.push((k, s)),
+            // LiteLLM skips an empty value (`KEY:` with nothing after it).
+            None if v.is_null() => report.note(format!(
+                "environment_variables.{k}: has no value; it is skipped (the process's own {k}, if any, is used)"
+            )),
             None => report.problem(format!("environment_variables.{k}"), "must be a string"),
         }
     }
     out
+}
+
+#[cfg(test)]
+mod suggest_tests {
+    use super::{closest, edit_distance};
+
+    #[test]
+    fn typos_get_the_nearest_key() {
+        assert_eq!(edit_distance("num_retires", "num_retries"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let known = ["num_retries", "timeout", "fallbacks"];
+        assert_eq!(closest("num_retires", known.iter()), Some("num_retries"));
+        assert_eq!(closest("policies", known.iter()), None);
+    }
 }

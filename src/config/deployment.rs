@@ -18,6 +18,7 @@ use super::routing::Defaults;
 use super::Deployment;
 use crate::protocol::Format;
 use crate::providers::{self, Endpoint, Provider, Wire};
+use crate::request::defaults::RequestDefault;
 use crate::secret::Secret;
 use crate::spend;
 
@@ -31,6 +32,9 @@ const RESERVED_HEADERS: &[&str] = &[
     "te",
 ];
 
+const NO_MODELS: &str =
+    "model_list is missing or empty: the gateway starts with no models (LiteLLM keeps them in its database; tollgate has none)";
+
 pub(super) fn model_list(
     value: Option<Value>,
     defaults: &Defaults,
@@ -39,8 +43,10 @@ pub(super) fn model_list(
 ) -> Vec<Arc<Deployment>> {
     let entries = match value {
         Some(Value::Array(entries)) => entries,
+        // LiteLLM keeps models in its database too, so a config without any
+        // starts there; tollgate starts, not ready, and says why.
         Some(Value::Null) | None => {
-            report.problem("model_list", "is missing or empty: list at least one model");
+            report.note(NO_MODELS);
             return vec![];
         }
         Some(other) => {
@@ -49,7 +55,7 @@ pub(super) fn model_list(
         }
     };
     if entries.is_empty() {
-        report.problem("model_list", "is empty: list at least one model");
+        report.note(NO_MODELS);
     }
     let mut out = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
@@ -92,6 +98,29 @@ const PARAM_KEYS: &[&str] = &[
     "azure_scope",
 ];
 
+/// Request fields LiteLLM sends from `litellm_params` when the client did not
+/// (`extra_body`'s members are spread at the top, as the OpenAI SDK does).
+const REQUEST_DEFAULT_KEYS: &[&str] = &[
+    "extra_body",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "max_completion_tokens",
+    "max_tokens",
+    "n",
+    "parallel_tool_calls",
+    "presence_penalty",
+    "reasoning_effort",
+    "response_format",
+    "seed",
+    "stop",
+    "temperature",
+    "tool_choice",
+    "top_logprobs",
+    "top_p",
+    "user",
+];
+
 fn deployment(
     entry: Value,
     index: usize,
@@ -101,12 +130,14 @@ fn deployment(
     report: &mut Report,
 ) -> Option<Deployment> {
     let mut entry = mapping(entry, at, report)?;
+    lift_entry_limits(&mut entry);
     report.audit(&mut entry, ENTRY_KEYS, litellm::MODEL_ENTRY, "", at);
     if let Some(params) = entry.get_mut("litellm_params") {
         match params {
             Value::Object(params) => {
                 provider_setup::map_native_options(params, at, report);
-                report.audit(params, PARAM_KEYS, litellm::LITELLM_PARAMS, "litellm_params.", at);
+                let implemented: Vec<&str> = PARAM_KEYS.iter().chain(REQUEST_DEFAULT_KEYS).copied().collect();
+                report.audit(params, &implemented, litellm::LITELLM_PARAMS, "litellm_params.", at);
                 numbers::check(
                     params,
                     numbers::LITELLM_PARAMS,
@@ -120,6 +151,7 @@ fn deployment(
             }
         }
     }
+    let request_defaults = take_request_defaults(&mut entry, at, report);
     let entry: raw::ModelEntry = typed(Value::Object(entry), at, report)?;
     let params = entry.litellm_params;
     let before = report.problems.len();
@@ -128,17 +160,38 @@ fn deployment(
     if model_name.is_empty() {
         report.problem(at, "model_name is empty");
     }
-    let mut resolve = |field: &str, raw: &str, report: &mut Report| {
+    let resolve = |resolver: &mut Resolver, field: &str, raw: &str, report: &mut Report| {
         resolver
             .resolve(raw)
             .map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e))
             .ok()
     };
     // Each field is checked even when an earlier one failed, so one run reports every problem.
-    let provider = resolve("model", &params.model, report).and_then(|model| {
-        providers::parse_model(&model)
-            .map(|(provider, upstream)| (provider, upstream.to_string()))
-            .map_err(|e| report.problem(format!("{at} litellm_params.model"), model_problem(&model, e)))
+    let provider = resolve(resolver, "model", &params.model, report).and_then(|model| {
+        providers::parse_model_found(&model)
+            .map(|(provider, upstream, found)| {
+                if found == providers::Found::Inferred {
+                    report.note(format!(
+                        "{at}: provider `{}` inferred for a model named without one, from the bundled model table",
+                        provider.name
+                    ));
+                }
+                (provider, with_model_prefix(provider, upstream))
+            })
+            .map_err(|e| match providers::unsupported(&model) {
+                // The others still serve; this one answers 501 (LiteLLM would serve it).
+                Some(provider) => {
+                    report.note(format!(
+                        "{at}: provider `{provider}` is a LiteLLM provider tollgate does not support yet; the entry is loaded disabled (its requests get a 501)"
+                    ));
+                    report.disabled.push(super::Disabled {
+                        model_name: Arc::from(entry.model_name.trim()),
+                        index,
+                        provider,
+                    });
+                }
+                None => report.problem(format!("{at} litellm_params.model"), model_problem(&model, e)),
+            })
             .ok()
     });
     // LiteLLM's `openai/chat_completions/<model>` says "chat only" in the name.
@@ -149,22 +202,26 @@ fn deployment(
         }
         other => (other, false),
     };
-    let api_key = params
-        .api_key
-        .as_ref()
-        .and_then(|raw| resolve("api_key", raw, report))
-        .map(Secret::new);
+    let api_key = match (&params.api_key, provider.as_ref().map(|p| p.0)) {
+        (Some(raw), _) => resolve(resolver, "api_key", raw, report),
+        (None, Some(provider)) => env_fallback(provider, Var::Key, resolver, at, report),
+        (None, None) => None,
+    }
+    .map(Secret::new);
     let base = match (&params.api_base, provider.as_ref().map(|p| p.0)) {
         // Built with the credentials below (`provider_setup`).
         (_, Some(provider)) if provider_setup::handles(provider) => None,
-        (Some(raw), _) => resolve("api_base", raw, report),
-        (None, Some(provider)) => match provider.default_base {
-            Some(default) => Some(default.to_string()),
-            None => {
-                let message = format!("provider `{}` needs an api_base", provider.name);
-                report.problem(format!("{at} litellm_params.api_base"), message);
-                None
-            }
+        (Some(raw), _) => resolve(resolver, "api_base", raw, report),
+        (None, Some(provider)) => match env_fallback(provider, Var::Base, resolver, at, report) {
+            Some(base) => Some(base),
+            None => match provider.default_base {
+                Some(default) => Some(default.to_string()),
+                None => {
+                    let message = format!("provider `{}` needs an api_base", provider.name);
+                    report.problem(format!("{at} litellm_params.api_base"), message);
+                    None
+                }
+            },
         },
         (None, None) => None,
     };
@@ -179,11 +236,18 @@ fn deployment(
     for (field, map) in [("headers", &params.headers), ("extra_headers", &params.extra_headers)] {
         for (name, value) in map.iter().flatten() {
             let where_ = format!("{at} litellm_params.{field}.{name}");
+            // LiteLLM's HTTP client drops such a header; so does tollgate, saying so.
+            if name.contains(char::is_whitespace) {
+                report.note(format!(
+                    "{where_}: a header name cannot hold a space; the header is skipped"
+                ));
+                continue;
+            }
             let Some(value) = scalar(value) else {
                 report.problem(where_, "must be a string");
                 continue;
             };
-            let Some(value) = resolve(field, &value, report) else {
+            let Some(value) = resolve(resolver, field, &value, report) else {
                 continue;
             };
             match header(name, &value) {
@@ -303,6 +367,7 @@ fn deployment(
         timeout: Duration::from_secs_f64(timeout),
         stream_timeout: Duration::from_secs_f64(stream_timeout),
         mock_response: params.mock_response.map(Arc::from),
+        request_defaults,
         rpm: params.rpm,
         tpm: params.tpm,
         weight: params.weight,
@@ -368,9 +433,14 @@ pub(super) fn upstream_urls(base: &str, wire: Wire) -> Result<([Uri; 6], String)
         _ => return Err("must start with http:// or https://".into()),
     }
     let host = uri.host().ok_or("has no host")?.to_string();
-    if uri.query().is_some() || base.contains('#') {
-        return Err("must not carry a query string or fragment".into());
+    if base.contains('#') {
+        return Err("must not carry a fragment".into());
     }
+    // A query (Azure's `?api-version=`) goes on every endpoint's URL.
+    let (base, query) = match base.split_once('?') {
+        Some((base, query)) => (base.trim_end_matches('/'), format!("?{query}")),
+        None => (base, String::new()),
+    };
     // Anthropic's base is the host (`https://api.anthropic.com`), LiteLLM's
     // way; OpenAI-style bases end in the version (`.../v1`). Either is taken.
     let versioned = match wire {
@@ -379,7 +449,7 @@ pub(super) fn upstream_urls(base: &str, wire: Wire) -> Result<([Uri; 6], String)
     };
     let mut urls = Vec::with_capacity(Endpoint::ALL.len());
     for endpoint in Endpoint::ALL {
-        let url = format!("{versioned}{}", endpoint.suffix());
+        let url = format!("{versioned}{}{query}", endpoint.suffix());
         urls.push(url.parse::<Uri>().map_err(|e| e.to_string())?);
     }
     let urls = urls
@@ -397,4 +467,77 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> 
     let mut value = HeaderValue::from_str(value).map_err(|_| "is not a valid header value".to_string())?;
     value.set_sensitive(true);
     Ok((name, value))
+}
+
+/// LiteLLM reads entry-level `rpm`/`tpm` as the deployment's own: moved into
+/// `litellm_params` unless set there too.
+fn lift_entry_limits(entry: &mut serde_json::Map<String, Value>) {
+    for key in ["rpm", "tpm"] {
+        let Some(value) = entry.remove(key) else { continue };
+        if let Some(Value::Object(params)) = entry.get_mut("litellm_params") {
+            params.entry(key).or_insert(value);
+        }
+    }
+}
+
+/// The upstream model name with the provider's model prefix, added as
+/// LiteLLM does when the name lacks it.
+fn with_model_prefix(provider: &Provider, upstream: &str) -> String {
+    match providers::table::entry(provider.name) {
+        Some(entry) if !entry.model_prefix.is_empty() && !upstream.starts_with(entry.model_prefix) => {
+            format!("{}{upstream}", entry.model_prefix)
+        }
+        _ => upstream.to_string(),
+    }
+}
+
+/// Which environment fallback to read.
+#[derive(Clone, Copy)]
+enum Var {
+    Key,
+    Base,
+}
+
+/// The value of the first of the provider's variables that is set, for an
+/// entry without its own `api_key`/`api_base`, as LiteLLM reads them; named
+/// in a note (never the value) so `check` says where it came from.
+fn env_fallback(provider: &Provider, which: Var, resolver: &Resolver, at: &str, report: &mut Report) -> Option<String> {
+    let entry = providers::table::entry(provider.name)?;
+    let (field, mut vars): (&str, Box<dyn Iterator<Item = &str>>) = match which {
+        Var::Key => ("api_key", Box::new(entry.key_vars())),
+        Var::Base => ("api_base", Box::new(entry.base_vars())),
+    };
+    let (name, value) = vars.find_map(|name| resolver.var(name).filter(|v| !v.is_empty()).map(|v| (name, v)))?;
+    report.note(format!(
+        "{at}: litellm_params.{field} taken from environment variable {name}"
+    ));
+    Some(value)
+}
+
+/// Takes the request defaults out of `litellm_params`, in key order.
+fn take_request_defaults(
+    entry: &mut serde_json::Map<String, Value>,
+    at: &str,
+    report: &mut Report,
+) -> Vec<RequestDefault> {
+    let Some(Value::Object(params)) = entry.get_mut("litellm_params") else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for key in REQUEST_DEFAULT_KEYS {
+        match (params.remove(*key), *key) {
+            (None | Some(Value::Null), _) => {}
+            (Some(Value::Object(extra)), "extra_body") => {
+                out.extend(extra.iter().map(|(k, v)| RequestDefault::new(k, v)));
+            }
+            (Some(other), "extra_body") => {
+                report.problem(
+                    format!("{at} litellm_params.extra_body"),
+                    format!("must be a mapping, found {}", kind(&other)),
+                );
+            }
+            (Some(value), key) => out.push(RequestDefault::new(key, &value)),
+        }
+    }
+    out
 }

@@ -58,12 +58,26 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// A `model_list` entry whose provider tollgate does not speak: loaded
+/// disabled, so the others serve; requests to it get a 501 naming the provider.
+#[derive(Debug, Clone)]
+pub struct Disabled {
+    /// The entry's `model_name`.
+    pub model_name: Arc<str>,
+    /// Its position in `model_list`.
+    pub index: usize,
+    /// The LiteLLM provider it names (from a closed set: safe to show).
+    pub provider: &'static str,
+}
+
 /// A validated, resolved configuration. A running gateway always has one;
 /// a request takes one snapshot and keeps it to the end.
 #[derive(Debug)]
 pub struct Config {
     /// Every `model_list` entry, in file order.
     pub deployments: Vec<Arc<Deployment>>,
+    /// Entries loaded disabled (a provider tollgate does not speak), in file order.
+    pub disabled: Vec<Disabled>,
     /// `model_name` to the entries that serve it, in file order.
     groups: HashMap<Arc<str>, Vec<Arc<Deployment>>>,
     /// Model names in order of first appearance (for `/v1/models`).
@@ -91,6 +105,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The provider of a disabled entry named `requested`, when no enabled
+    /// entry serves that name.
+    pub fn disabled_provider(&self, requested: &str) -> Option<&'static str> {
+        self.disabled
+            .iter()
+            .find(|d| &*d.model_name == requested)
+            .map(|d| d.provider)
+    }
+
     /// The entries serving `model_name`, if any.
     pub fn group(&self, model_name: &str) -> Option<&[Arc<Deployment>]> {
         self.groups.get(model_name).map(Vec::as_slice)
@@ -203,6 +226,9 @@ pub struct Deployment {
     pub state: crate::router::State,
     /// Answer with this text instead of calling the provider.
     pub mock_response: Option<Arc<str>>,
+    /// Request fields from `litellm_params` (`max_tokens`, `temperature`,
+    /// `extra_body`'s members, ...) sent when the client did not send them.
+    pub request_defaults: Vec<crate::request::defaults::RequestDefault>,
     /// USD prices per token: the bundled table's, or the entry's own;
     /// `None` when unknown (counted as unpriced, never as free).
     pub price: Option<crate::spend::Price>,

@@ -28,6 +28,15 @@ const ENV_PREFIX: &str = "os.environ/";
 const FILE_PREFIX: &str = "file:";
 
 impl Resolver<'_> {
+    /// An environment variable as LiteLLM sees it: the config's
+    /// `environment_variables:` first, then the process's.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match self.config_env.iter().find(|(k, _)| k == name) {
+            Some((_, value)) => Some(value.clone()),
+            None => (self.env)(name),
+        }
+    }
+
     /// Resolves one string: a reference becomes its value, anything else is
     /// returned as written. The error says which variable or file is missing.
     pub fn resolve(&mut self, raw: &str) -> Result<String, String> {

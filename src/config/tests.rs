@@ -64,9 +64,7 @@ general_settings:
     let found = problems(yaml);
     let expect = [
         "model_list[0] litellm_params.api_key: environment variable MISSING_ONE is not set",
-        "model_list[1] litellm_params.model: provider `gemini` is a LiteLLM provider tollgate does not support yet",
         "model_list[2] litellm_params.api_base: must start with http:// or https://",
-        "model_list[3]: unknown key `litellm_params.tiemout`",
         "model_list[2] litellm_params.headers.Host: is set by the gateway itself",
         "general_settings.master_key: environment variable MISSING_TWO is not set",
     ];
@@ -104,19 +102,90 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
     ] {
         assert!(w.contains(key), "{key} in {w}");
     }
-    let found = problems(&format!(
-        "{ONE}nonsense_section: 1\ngeneral_settings:\n  master_kee: x\n"
-    ));
+    let loaded = load(&format!(
+        "{ONE}nonsense_section: 1\ngeneral_settings:\n  master_kee: x\nrouter_settings:\n  num_retires: 2\n"
+    ))
+    .unwrap();
+    let w = loaded.warnings.join("\n");
+    assert!(w.contains("unknown key `nonsense_section`"), "{w}");
     assert!(
-        found.iter().any(|p| p.contains("unknown key `nonsense_section`")),
-        "{found:?}"
+        w.contains("unknown key `general_settings.master_kee` (neither LiteLLM's nor tollgate's) is ignored; did you mean `general_settings.master_key`?"),
+        "{w}"
     );
+    assert!(w.contains("did you mean `router_settings.num_retries`?"), "{w}");
+}
+
+#[test]
+fn unknown_entry_keys_warn_and_entry_limits_are_read() {
+    let loaded = load(&format!("{ONE}      tiemout: 5\n      project_id: p\n    rpm: 7\n")).unwrap();
+    let w = loaded.warnings.join("\n");
+    assert!(w.contains("model_list[0]: unknown key `litellm_params.tiemout`"), "{w}");
+    assert!(w.contains("did you mean `litellm_params.timeout`?"), "{w}");
+    assert!(w.contains("`litellm_params.project_id`"), "{w}");
+    assert_eq!(loaded.config.deployments[0].rpm, Some(7));
+}
+
+#[test]
+fn an_empty_model_list_starts_with_a_warning() {
+    for yaml in ["model_list: []\n", "model_list:\n", "general_settings: {}\n"] {
+        let loaded = load(yaml).unwrap();
+        assert!(loaded.config.deployments.is_empty());
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("model_list is missing or empty")),
+            "{yaml}"
+        );
+    }
+}
+
+#[test]
+fn providers_read_litellm_s_variables() {
+    let env = |name: &str| match name {
+        "GROQ_API_KEY" => Some("gsk-1".to_string()),
+        "HOSTED_VLLM_API_BASE" => Some("http://vllm:8000/v1".to_string()),
+        _ => None,
+    };
+    let yaml = "model_list:\n  - model_name: g\n    litellm_params:\n      model: groq/llama-3.1-8b-instant\n  - model_name: v\n    litellm_params:\n      model: hosted_vllm/m\n  - model_name: b\n    litellm_params:\n      model: gpt-4o\n      api_key: k\n  - model_name: f\n    litellm_params:\n      model: fireworks_ai/llama-v3\n      api_key: k\n";
+    let loaded = super::load_str(yaml, std::path::Path::new("."), &env).unwrap();
+    let d = &loaded.config.deployments;
+    assert_eq!(
+        d[0].urls[0].to_string(),
+        "https://api.groq.com/openai/v1/chat/completions"
+    );
+    assert_eq!(
+        d[0].api_key.as_ref().map(|k| k.expose().to_string()),
+        Some("gsk-1".into())
+    );
+    assert_eq!(d[1].urls[0].to_string(), "http://vllm:8000/v1/chat/completions");
+    assert_eq!((d[2].provider.name, &*d[2].upstream_model), ("openai", "gpt-4o"));
+    assert_eq!(&*d[3].upstream_model, "accounts/fireworks/models/llama-v3");
+    let w = loaded.warnings.join("\n");
     assert!(
-        found
-            .iter()
-            .any(|p| p.contains("unknown key `general_settings.master_kee`")),
-        "{found:?}"
+        w.contains("model_list[0]: litellm_params.api_key taken from environment variable GROQ_API_KEY"),
+        "{w}"
     );
+    assert!(w.contains("HOSTED_VLLM_API_BASE"), "{w}");
+    assert!(w.contains("model_list[2]: provider `openai` inferred"), "{w}");
+    assert!(!w.contains("gsk-1"), "{w}");
+}
+
+#[test]
+fn a_query_on_api_base_goes_on_every_url_and_spaced_headers_are_skipped() {
+    let yaml = "model_list:\n  - model_name: q\n    litellm_params:\n      model: openai/m\n      api_base: https://h.example/v1/?api-version=2024-10-21\n      headers:\n        Bad Name: x\n        X-Ok: y\n";
+    let loaded = load(yaml).unwrap();
+    let d = &loaded.config.deployments[0];
+    assert_eq!(
+        d.urls[0].to_string(),
+        "https://h.example/v1/chat/completions?api-version=2024-10-21"
+    );
+    assert_eq!(
+        d.urls[2].to_string(),
+        "https://h.example/v1/embeddings?api-version=2024-10-21"
+    );
+    assert!(d.headers.contains_key("x-ok") && d.headers.len() == 1);
+    assert!(loaded.warnings.iter().any(|w| w.contains("cannot hold a space")));
 }
 
 #[test]
@@ -145,7 +214,6 @@ fn broken_yaml_says_where() {
         "the line's text is never shown: {found:?}"
     );
     assert!(problems("")[0].contains("must be a mapping"));
-    assert!(problems("model_list: []\n")[0].contains("empty"));
 }
 
 #[test]
@@ -228,4 +296,17 @@ fn telemetry_and_spend_settings() {
     ));
     assert!(found.iter().any(|p| p.contains("otlp_protocol")), "{found:?}");
     assert!(found.iter().any(|p| p.contains("per_usd")), "{found:?}");
+}
+
+#[test]
+fn yaml_quirks_load_with_warnings() {
+    let yaml = format!("{ONE}environment_variables:\n  EMPTY:\n  SET: x\ngeneral_settings:\n  max_request_size_mb: 1\ngeneral_settings:\n  max_request_size_mb: 2\n");
+    let loaded = load(&yaml).unwrap();
+    assert_eq!(loaded.config.max_body_bytes, 2 * 1024 * 1024, "the last key wins");
+    let w = loaded.warnings.join("\n");
+    assert!(
+        w.contains("yaml line 10, column 1: a key appears twice in the same mapping; the last one wins"),
+        "{w}"
+    );
+    assert!(w.contains("environment_variables.EMPTY: has no value"), "{w}");
 }

@@ -8,13 +8,29 @@ use serde_saphyr::Error;
 use super::Problem;
 
 /// Parses the whole file. The error names line and column and says what kind
-/// of mistake it is, never what the line holds.
-pub(super) fn parse(text: &str) -> Result<Value, Problem> {
+/// of mistake it is, never what the line holds. A key repeated in one mapping
+/// keeps its last value, as PyYAML (LiteLLM's parser) does, with a warning
+/// naming the first repeat's place.
+pub(super) fn parse(text: &str) -> Result<(Value, Option<String>), Problem> {
+    match parse_with(text, serde_saphyr::options::DuplicateKeyPolicy::Error) {
+        Err(problem) if problem.message == DUPLICATE => {
+            let value = parse_with(text, serde_saphyr::options::DuplicateKeyPolicy::LastWins)?;
+            let warning = format!("{}: {DUPLICATE}; the last one wins, as in LiteLLM", problem.at);
+            Ok((value, Some(warning)))
+        }
+        other => other.map(|value| (value, None)),
+    }
+}
+
+const DUPLICATE: &str = "a key appears twice in the same mapping";
+
+fn parse_with(text: &str, duplicates: serde_saphyr::options::DuplicateKeyPolicy) -> Result<Value, Problem> {
     let mut options = serde_saphyr::options::Options::default();
     // `yes`/`on` stay strings: only `true`/`false` are booleans.
     options.strict_booleans = true;
     // The snippet is the file's own text around the mistake; never render it.
     options.with_snippet = false;
+    options.duplicate_keys = duplicates;
     // `.nan`, `.inf` and `1e999` arrive as strings, so the key they sit
     // under refuses them by name instead of the parser by line.
     options.non_finite_float_policy = serde_saphyr::options::NonFiniteFloatPolicy::AsString;
@@ -38,7 +54,7 @@ fn kind(error: &Error) -> &'static str {
         Error::AliasError { error, .. } => kind(error),
         Error::Eof { .. } => "the file ends in the middle of a value",
         Error::MultipleDocuments { .. } => "holds more than one YAML document (`---`)",
-        Error::DuplicateMappingKey { .. } => "a key appears twice in the same mapping",
+        Error::DuplicateMappingKey { .. } => DUPLICATE,
         Error::NonFiniteFloat { .. } => "a number is not finite (NaN, infinity, or too large for a float)",
         Error::InvalidUtf8Input => "the file is not UTF-8",
         Error::UnknownAnchor { .. } => "an alias (`*name`) refers to no anchor",
@@ -117,7 +133,6 @@ mod tests {
             format!("model_list:\n  - model_name: a\n    litellm_params:\n      api_key: \"{CANARY}\n"),
             format!("model_list:\n  - model_name: [{CANARY}\n"),
             format!("model_list:\n  api_base: http://u:{CANARY}@internal.example:8080/v1 : x\n"),
-            format!("a: 1\na: {CANARY}\n"),
             format!("a: {CANARY}\n---\nb: 2\n"),
             format!("a: *{CANARY}\n"),
             format!("a:\n  b: 1\n c: {CANARY}\n"),
@@ -128,6 +143,13 @@ mod tests {
             assert!(!shown.contains("canary"), "{shown}");
             assert!(shown.starts_with("yaml"), "{shown}");
         }
+        let (value, warning) = parse(&format!("a: 1\na: {CANARY}\n")).unwrap();
+        assert_eq!(value["a"], CANARY, "the last one wins");
+        let warning = warning.unwrap_or_default();
+        assert!(
+            warning.starts_with("yaml line 2") && !warning.contains("canary"),
+            "{warning}"
+        );
         let problem = parse("model_list:\n  - model_name: [x\n").unwrap_err();
         assert!(problem.at.contains("line"), "{problem}");
     }

@@ -15,10 +15,20 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// `GET /v1/models`: OpenAI's list shape.
-pub fn model_list<'a>(names: impl Iterator<Item = &'a str>) -> Bytes {
+/// `GET /v1/models`: OpenAI's list shape, each model also carrying its
+/// deployments' provider and the client formats each serves (and how).
+pub fn model_list<'a>(names: impl Iterator<Item = &'a str>, config: &crate::config::Config) -> Bytes {
     let data: Vec<Value> = names
-        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "tollgate"}))
+        .map(|id| {
+            let deployments: Vec<Value> = config
+                .resolve(id)
+                .map(|r| r.deployments)
+                .unwrap_or_default()
+                .iter()
+                .map(|d| json!({"provider": d.provider.name, "formats": d.formats_summary()}))
+                .collect();
+            json!({"id": id, "object": "model", "created": 0, "owned_by": "tollgate", "deployments": deployments})
+        })
         .collect();
     Bytes::from(json!({"object": "list", "data": data}).to_string())
 }

@@ -3,6 +3,8 @@
 //! steer the gateway, and splice in the upstream model name (and, for a
 //! stream, the request for usage) without re-serialising.
 
+pub mod defaults;
+
 use std::fmt;
 
 use bytes::{Bytes, BytesMut};

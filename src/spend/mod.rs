@@ -80,6 +80,24 @@ fn parse_line(line: &str) -> Option<(&str, Price)> {
     Some((key, price))
 }
 
+/// The provider the bundled table gives a bare model name (`gpt-4o` to
+/// `openai`), which LiteLLM uses when a config names no provider.
+pub fn provider_of(model: &str) -> Option<&'static str> {
+    static PROVIDERS: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    let providers = PROVIDERS.get_or_init(|| {
+        TABLE
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|line| {
+                let mut fields = line.split('\t');
+                Some((fields.next()?, fields.next()?))
+            })
+            .filter(|(key, provider)| !key.contains('/') && !provider.is_empty())
+            .collect()
+    });
+    providers.get(model).copied()
+}
+
 /// The bundled output token limit of `upstream_model` sent to `provider`
 /// (looked up like [`bundled`]), when the table knows it.
 pub fn max_output_tokens(provider: &str, upstream_model: &str) -> Option<u64> {

@@ -113,6 +113,7 @@ pub(super) struct Instruments {
     fallbacks: Counter<u64>,
     _cooldown: ObservableGauge<i64>,
     _budgets: Vec<ObservableGauge<f64>>,
+    _disabled: ObservableGauge<u64>,
     reloads: Counter<u64>,
     generation: Gauge<u64>,
     reload_success: Gauge<i64>,
@@ -172,6 +173,16 @@ impl Instruments {
                 })
                 .build(),
             _budgets: super::budgets::gauges(meter),
+            _disabled: meter
+                .u64_observable_gauge(n::DEPLOYMENTS_DISABLED)
+                .with_unit("{deployment}")
+                .with_description("Entries loaded disabled: a provider tollgate does not speak yet.")
+                .with_callback(|gauge| {
+                    observe_disabled(&mut |provider, count| {
+                        gauge.observe(count, &[KeyValue::new(n::PROVIDER_NAME, provider)])
+                    })
+                })
+                .build(),
             reloads: counter(n::CONFIG_RELOADS, "{reload}", "Config reload attempts."),
             generation: meter
                 .u64_gauge(n::CONFIG_GENERATION)
@@ -605,6 +616,25 @@ pub fn watch_cooldowns(source: impl Fn(&mut dyn FnMut(&Deployment, bool)) + Send
 
 fn observe_cooldowns(report: &mut dyn FnMut(&Deployment, bool)) {
     let slot = COOLDOWNS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(source) = slot.as_ref() {
+        source(report);
+    }
+}
+
+/// Reports, per provider, how many entries of the serving config are disabled.
+pub type DisabledSource = dyn Fn(&mut dyn FnMut(&'static str, u64)) + Send + Sync;
+
+static DISABLED: RwLock<Option<Box<DisabledSource>>> = RwLock::new(None);
+
+/// Sets where `tollgate.deployments.disabled` reads from when metrics are
+/// collected: the gateway's current config.
+pub fn watch_disabled(source: impl Fn(&mut dyn FnMut(&'static str, u64)) + Send + Sync + 'static) {
+    let mut slot = DISABLED.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    *slot = Some(Box::new(source));
+}
+
+fn observe_disabled(report: &mut dyn FnMut(&'static str, u64)) {
+    let slot = DISABLED.read().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(source) = slot.as_ref() {
         source(report);
     }

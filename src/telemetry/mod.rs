@@ -27,7 +27,9 @@ use crate::config::TelemetrySettings;
 use crate::record::{Outcome, Record};
 
 pub use budgets::watch_budgets;
-pub use metrics::{config_loaded, record_reload, watch_cooldowns, CooldownSource, DeploymentMetrics};
+pub use metrics::{
+    config_loaded, record_reload, watch_cooldowns, watch_disabled, CooldownSource, DeploymentMetrics, DisabledSource,
+};
 pub use prometheus::CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE;
 pub use traces::{attempt_span, inject_traceparent, name_request, record_prompt, request_span, Span};
 

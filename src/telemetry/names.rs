@@ -67,6 +67,9 @@ pub const FALLBACKS: &str = "tollgate.fallbacks";
 /// Gauge, `{deployment}`: per deployment of the serving config, 1 while it
 /// cools down, else 0 (read when metrics are collected).
 pub const DEPLOYMENTS_COOLDOWN: &str = "tollgate.deployments.cooldown";
+/// Gauge, `{deployment}`: `model_list` entries of the serving config loaded
+/// disabled (a provider tollgate does not speak yet), by provider.
+pub const DEPLOYMENTS_DISABLED: &str = "tollgate.deployments.disabled";
 /// Counter, `{reload}`: config reload attempts by `tollgate.outcome` (ok, unchanged, failed).
 pub const CONFIG_RELOADS: &str = "tollgate.config.reloads";
 /// Gauge: the generation of the config serving now (1 at start).
