@@ -24,54 +24,43 @@ impl std::fmt::Display for Invalid {
 }
 
 /// Checks a body whose JSON syntax is already known to be valid. Outside
-/// strings JSON is ASCII, so one UTF-8 check of the whole body (vectorised
-/// in std) covers every string. The depth scan then jumps from quote to
-/// quote with `memchr` and reads only the bytes between strings, where all
-/// the brackets that count are: string contents, escapes included, are never
-/// read byte by byte.
+/// strings JSON is ASCII, so one UTF-8 check of the whole body covers every
+/// string; the depth scan then skips string contents with `memchr`.
 pub fn validate(body: &[u8]) -> Result<(), Invalid> {
     if let Err(e) = std::str::from_utf8(body) {
         return Err(Invalid::Utf8(e.valid_up_to()));
     }
-    let mut depth = 0;
-    let mut between = 0;
-    let mut quotes = memchr::memchr_iter(b'"', body);
-    while let Some(open) = quotes.next() {
-        depth = brackets(body, between..open, depth)?;
-        // The string ends at the first quote after `open` that no backslash escapes.
-        let Some(close) = quotes.by_ref().find(|&q| !escaped(body, q)) else {
-            return Ok(()); // Unterminated: peek's parse has refused it already.
-        };
-        between = close + 1;
-    }
-    brackets(body, between..body.len(), depth).map(drop)
-}
-
-/// Counts the brackets in `range` (bytes between strings) on top of `depth`:
-/// the depth after them, or where it went past [`MAX_DEPTH`].
-fn brackets(body: &[u8], range: std::ops::Range<usize>, mut depth: usize) -> Result<usize, Invalid> {
-    let start = range.start;
-    for (i, &byte) in body.get(range).unwrap_or_default().iter().enumerate() {
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&byte) = body.get(at) {
         match byte {
+            b'"' => at = string_end(body, at + 1),
             b'{' | b'[' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(Invalid::TooDeep(start + i));
+                    return Err(Invalid::TooDeep(at));
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        at += 1;
     }
-    Ok(depth)
+    Ok(())
 }
 
-/// Whether the quote at `at` is escaped: an odd run of backslashes before it
-/// (`\\"` is an escaped backslash, then the closing quote). Backslashes only
-/// occur inside strings, so the run never reaches past the opening quote.
-fn escaped(body: &[u8], at: usize) -> bool {
-    let before = body.get(..at).unwrap_or_default();
-    before.iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
+/// The offset of the quote that closes the string whose contents start at
+/// `from` (the body's length if there is none).
+fn string_end(body: &[u8], mut from: usize) -> usize {
+    loop {
+        let rest = body.get(from..).unwrap_or_default();
+        match memchr::memchr2(b'"', b'\\', rest) {
+            // An escape is two bytes (`\u` is followed by hex digits only).
+            Some(k) if rest.get(k) == Some(&b'\\') => from += k + 2,
+            Some(k) => return from + k,
+            None => return body.len(),
+        }
+    }
 }
 
 #[cfg(test)]
