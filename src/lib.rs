@@ -1,6 +1,9 @@
 //! tollgate: a lean, stateless LLM gateway. One OpenAI-compatible endpoint in
 //! front of every provider, configured by LiteLLM's `proxy_config.yaml`.
 #![forbid(unsafe_code)]
+// A panic is contained to its request (`panic = "unwind"`), but it is still a
+// bug: the library states its invariants in types, `get` and patterns instead.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod auth;
 pub mod body;

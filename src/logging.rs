@@ -435,11 +435,11 @@ fn rfc3339_micros(out: &mut Vec<u8>, now: std::time::SystemTime) {
     ];
     for (mut value, width, then) in fields {
         let mut digits = [b'0'; 6];
-        for digit in digits[..width].iter_mut().rev() {
+        for digit in digits.iter_mut().take(width).rev() {
             *digit = b'0' + (value % 10) as u8;
             value /= 10;
         }
-        out.extend_from_slice(&digits[..width]);
+        out.extend(digits.iter().take(width));
         out.push(then);
     }
 }

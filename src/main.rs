@@ -1,6 +1,7 @@
 //! The `tollgate` command: parse flags, load the config, serve until a
 //! signal, drain, exit.
 #![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -203,6 +203,10 @@ impl Default for Upstream {
 }
 
 /// TLS with the web PKI roots plus the system's (so an internal CA works).
+#[allow(
+    clippy::expect_used,
+    reason = "runs once at start-up, not per request, and ring implements every default TLS version"
+)]
 fn tls_config() -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());

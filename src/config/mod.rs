@@ -133,7 +133,7 @@ impl Config {
         }
         self.wildcards.iter().find_map(|group| {
             let deployments = self.groups.get(group)?;
-            deployments[0].matches(name).then_some(Resolved {
+            deployments.first()?.matches(name).then_some(Resolved {
                 group,
                 deployments,
                 name,
@@ -275,7 +275,16 @@ impl Deployment {
 
     /// The upstream URL for an endpoint.
     pub fn url(&self, endpoint: Endpoint) -> &Uri {
-        &self.urls[endpoint.index()]
+        // In `Endpoint::ALL` order, as `upstream_urls` builds the table.
+        let [chat, completions, embeddings, responses, messages, count_tokens] = &self.urls;
+        match endpoint {
+            Endpoint::ChatCompletions => chat,
+            Endpoint::Completions => completions,
+            Endpoint::Embeddings => embeddings,
+            Endpoint::Responses => responses,
+            Endpoint::Messages => messages,
+            Endpoint::CountTokens => count_tokens,
+        }
     }
 }
 

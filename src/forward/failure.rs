@@ -116,7 +116,7 @@ const WITHHELD_BODY: &str = r#"{"error":{"message":"The provider answered with a
 
 /// LiteLLM's error classes from an upstream status and error body.
 fn classify(status: StatusCode, body: &[u8]) -> ErrorClass {
-    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    let text = String::from_utf8_lossy(body.get(..4096).unwrap_or(body)).to_ascii_lowercase();
     let context = [
         "context_length_exceeded",
         "maximum context length",

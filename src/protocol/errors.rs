@@ -128,7 +128,9 @@ pub fn read_error(status: u16, body: &[u8]) -> (StreamError, Option<String>) {
     let kind = named.unwrap_or_else(|| ErrorKind::from_status(status));
     let message = match text("message") {
         Some(message) => message.to_owned(),
-        None if value.is_null() => String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_owned(),
+        None if value.is_null() => String::from_utf8_lossy(body.get(..512).unwrap_or(body))
+            .trim()
+            .to_owned(),
         None => error.to_string(),
     };
     let message = if message.is_empty() {

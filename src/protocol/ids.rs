@@ -39,15 +39,15 @@ fn escape(id: &str) -> String {
             b if b.is_ascii_alphanumeric() || b == b'-' => out.push(char::from(b)),
             b => {
                 out.push('_');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 15)]));
+                // Two lowercase hex digits; a nibble is always a base-16 digit.
+                for nibble in [b >> 4, b & 15] {
+                    out.extend(char::from_digit(u32::from(nibble), 16));
+                }
             }
         }
     }
     out
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn unescape(escaped: &str) -> Option<String> {
     let mut bytes = Vec::with_capacity(escaped.len());

@@ -86,11 +86,13 @@ impl SseDecoder {
         }
         while let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) {
             let (head, tail) = chunk.split_at(end);
-            let crlf = tail.starts_with(b"\r\n");
-            if tail.len() == 1 && tail[0] == b'\r' {
+            if tail == b"\r" {
                 self.after_cr = true;
             }
-            chunk = &tail[if crlf { 2 } else { 1 }..];
+            chunk = match tail {
+                [b'\r', b'\n', rest @ ..] | [_, rest @ ..] => rest,
+                [] => tail,
+            };
             if self.line.is_empty() {
                 self.line_ended(head, out);
             } else {
@@ -135,13 +137,14 @@ impl SseDecoder {
             self.has_data = false;
             return;
         }
-        if line[0] == b':' {
+        if line.first() == Some(&b':') {
             return;
         }
         let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+                let (field, value) = line.split_at(colon);
+                let value = value.strip_prefix(b":").unwrap_or(value);
+                (field, value.strip_prefix(b" ").unwrap_or(value))
             }
             None => (line, &b""[..]),
         };

@@ -250,14 +250,16 @@ fn stream_options(body: &[u8], raw: &RawValue) -> StreamOptions {
     let Ok((fields, include_usage)) = de.deserialize_map(OptionsVisitor) else {
         return StreamOptions::Other;
     };
-    match include_usage.map(RawValue::get) {
-        None => StreamOptions::NoUsage {
+    let Some(include_usage) = include_usage else {
+        return StreamOptions::NoUsage {
             open: span.0 + 1,
             empty: fields == 0,
-        },
-        Some("true") => StreamOptions::UsageOn,
-        Some("false" | "null") => StreamOptions::UsageOff(span_in(body, include_usage.unwrap())),
-        Some(_) => StreamOptions::Other,
+        };
+    };
+    match include_usage.get() {
+        "true" => StreamOptions::UsageOn,
+        "false" | "null" => StreamOptions::UsageOff(span_in(body, include_usage)),
+        _ => StreamOptions::Other,
     }
 }
 
@@ -270,7 +272,7 @@ fn stream_options(body: &[u8], raw: &RawValue) -> StreamOptions {
 /// embeddings do not stream.
 pub fn upstream_body(body: &Bytes, peeked: &Peek, endpoint: Endpoint, upstream_model_json: &str) -> (Bytes, bool) {
     let span = peeked.model_span;
-    let model = (&body[span.0..span.1] != upstream_model_json.as_bytes()).then_some(Splice {
+    let model = (body.get(span.0..span.1) != Some(upstream_model_json.as_bytes())).then_some(Splice {
         span,
         with: upstream_model_json.as_bytes(),
     });
@@ -313,17 +315,18 @@ fn usage_splice(peeked: &Peek, endpoint: Endpoint) -> Option<Splice<'static>> {
     Some(Splice { span, with })
 }
 
-/// Applies splices sorted by position and not overlapping.
+/// Applies splices sorted by position and not overlapping. The spans come
+/// from `peek` of this body, so every range taken here is inside it.
 fn apply(body: &Bytes, splices: &[Splice]) -> Bytes {
     let grow: usize = splices.iter().map(|s| s.with.len()).sum();
     let mut out = BytesMut::with_capacity(body.len() + grow);
     let mut at = 0;
     for s in splices {
-        out.extend_from_slice(&body[at..s.span.0]);
+        out.extend_from_slice(body.get(at..s.span.0).unwrap_or_default());
         out.extend_from_slice(s.with);
         at = s.span.1;
     }
-    out.extend_from_slice(&body[at..]);
+    out.extend_from_slice(body.get(at..).unwrap_or_default());
     out.freeze()
 }
 

@@ -88,6 +88,34 @@ mod tests {
     }
 
     #[test]
+    fn an_escaped_backslash_before_a_quote_ends_the_string() {
+        // `"\\"` is a one-backslash string: the brackets after it are structure.
+        let mut body = br#"{"model":"m","x":"\\","y":"#.to_vec();
+        body.extend(std::iter::repeat_n(b'[', MAX_DEPTH));
+        body.extend(std::iter::repeat_n(b']', MAX_DEPTH));
+        body.push(b'}');
+        let open = body.iter().position(|&b| b == b'[').unwrap();
+        assert_eq!(validate(&body), Err(Invalid::TooDeep(open + MAX_DEPTH - 1)));
+        // `"\\\""` (a backslash and a quote) hides nothing either.
+        let quoted = format!(r#"{{"model":"m","x":"\\\"[[[","y":{}}}"#, "[".repeat(MAX_DEPTH));
+        assert!(matches!(validate(quoted.as_bytes()), Err(Invalid::TooDeep(_))));
+    }
+
+    #[test]
+    fn depth_is_counted_across_strings_and_after_the_last_one() {
+        let mut body = b"{".to_vec();
+        for _ in 0..MAX_DEPTH - 1 {
+            body.extend_from_slice(br#"{"k":"#);
+        }
+        body.extend_from_slice(br#""v""#);
+        body.extend(std::iter::repeat_n(b'}', MAX_DEPTH));
+        assert_eq!(validate(&body), Ok(()));
+        let (head, tail) = body.split_at(body.len() - MAX_DEPTH);
+        let deeper = [head, b"[]", tail].concat();
+        assert!(matches!(validate(&deeper), Err(Invalid::TooDeep(_))));
+    }
+
+    #[test]
     fn invalid_utf8_in_a_string_is_found() {
         assert_eq!(validate(b"{\"model\":\"m\xff\"}"), Err(Invalid::Utf8(11)));
         assert_eq!(validate("{\"model\":\"caf\u{e9}\"}".as_bytes()), Ok(()));

@@ -33,27 +33,32 @@ pub fn pick(group: &[Arc<Deployment>], strategy: Strategy, tried: &[usize]) -> R
     } else {
         fresh
     };
-    let Some(tier) = candidates.iter().map(|d| d.order).min() else {
-        let retry_after = group
-            .iter()
-            .map(|d| d.state.cooling(now).unwrap_or(Duration::from_secs(1)))
-            .min()
-            .unwrap_or(Duration::from_secs(1));
-        return Err(Unavailable { retry_after });
+    let best = candidates.iter().map(|d| d.order).min();
+    let tier: Vec<&Arc<Deployment>> = candidates.into_iter().filter(|d| Some(d.order) == best).collect();
+    let chosen = match (strategy, tier.as_slice()) {
+        (_, [only]) => Some(*only),
+        (Strategy::SimpleShuffle, _) => shuffle(&tier),
+        (Strategy::LeastBusy, _) => lowest(&tier, |d| d.state.in_flight() as u64),
+        (Strategy::LatencyBased, _) => lowest(&tier, |d| d.state.latency_us()),
     };
-    let tier: Vec<&Arc<Deployment>> = candidates.into_iter().filter(|d| d.order == tier).collect();
-    let chosen = match strategy {
-        _ if tier.len() == 1 => tier[0],
-        Strategy::SimpleShuffle => shuffle(&tier),
-        Strategy::LeastBusy => lowest(&tier, |d| d.state.in_flight() as u64),
-        Strategy::LatencyBased => lowest(&tier, |d| d.state.latency_us()),
-    };
-    Ok(chosen.clone())
+    match chosen {
+        Some(chosen) => Ok(chosen.clone()),
+        // No candidate at all: every deployment is cooling down or over its limits.
+        None => {
+            let retry_after = group
+                .iter()
+                .map(|d| d.state.cooling(now).unwrap_or(Duration::from_secs(1)))
+                .min()
+                .unwrap_or(Duration::from_secs(1));
+            Err(Unavailable { retry_after })
+        }
+    }
 }
 
 /// Random choice weighted by `weight`, else `rpm`, else `tpm`, else equal
 /// (LiteLLM's simple-shuffle). Entries without the chosen key weigh 1.
-fn shuffle<'a>(tier: &[&'a Arc<Deployment>]) -> &'a Arc<Deployment> {
+/// `None` only for an empty tier.
+fn shuffle<'a>(tier: &[&'a Arc<Deployment>]) -> Option<&'a Arc<Deployment>> {
     let weight_of: fn(&Deployment) -> Option<f64> = if tier.iter().any(|d| d.weight.is_some()) {
         |d| d.weight
     } else if tier.iter().any(|d| d.rpm.is_some()) {
@@ -61,29 +66,29 @@ fn shuffle<'a>(tier: &[&'a Arc<Deployment>]) -> &'a Arc<Deployment> {
     } else if tier.iter().any(|d| d.tpm.is_some()) {
         |d| d.tpm.map(|t| t as f64)
     } else {
-        return tier[fastrand::usize(..tier.len())];
+        return fastrand::choice(tier.iter().copied());
     };
     let weights: Vec<f64> = tier.iter().map(|d| weight_of(d).unwrap_or(1.0).max(0.0)).collect();
     let total: f64 = weights.iter().sum();
     if total <= 0.0 {
-        return tier[fastrand::usize(..tier.len())];
+        return fastrand::choice(tier.iter().copied());
     }
     let mut point = fastrand::f64() * total;
     for (d, w) in tier.iter().zip(&weights) {
         if point < *w {
-            return d;
+            return Some(d);
         }
         point -= w;
     }
-    tier[tier.len() - 1]
+    tier.last().copied()
 }
 
 /// The deployment with the lowest `key`; ties broken at random so equal
-/// deployments share the load.
-fn lowest<'a>(tier: &[&'a Arc<Deployment>], key: impl Fn(&Deployment) -> u64) -> &'a Arc<Deployment> {
-    let best = tier.iter().map(|d| key(d)).min().unwrap_or(0);
-    let ties: Vec<&&Arc<Deployment>> = tier.iter().filter(|d| key(d) == best).collect();
-    ties[fastrand::usize(..ties.len())]
+/// deployments share the load. `None` only for an empty tier.
+fn lowest<'a>(tier: &[&'a Arc<Deployment>], key: impl Fn(&Deployment) -> u64) -> Option<&'a Arc<Deployment>> {
+    let best = tier.iter().map(|d| key(d)).min()?;
+    let ties: Vec<&'a Arc<Deployment>> = tier.iter().copied().filter(|d| key(d) == best).collect();
+    fastrand::choice(ties)
 }
 
 #[cfg(test)]

@@ -350,15 +350,16 @@ pub fn parse_answer_usage(json: &[u8]) -> Option<Usage> {
 /// The top-level `usage` object found from the end, or `None` when unsure.
 fn usage_at_end(json: &[u8]) -> Option<RawUsage> {
     let at = memchr::memmem::rfind(json, b"\"usage\"")?;
+    let (before, key) = json.split_at_checked(at)?;
     // A key follows `{` or `,`; a string value `"usage"` does not.
-    let before = json[..at].iter().rev().find(|b| !is_json_space(**b))?;
+    let before = before.iter().rev().find(|b| !is_json_space(**b))?;
     if !matches!(before, b'{' | b',') {
         return None;
     }
-    let rest = trim_json_space(&json[at + 7..]).strip_prefix(b":")?;
+    let rest = trim_json_space(key.strip_prefix(b"\"usage\"")?).strip_prefix(b":")?;
     let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Option<RawUsage>>();
     let raw = values.next()?.ok()??;
-    closes_the_top_level(&rest[values.byte_offset()..]).then_some(raw)
+    closes_the_top_level(rest.get(values.byte_offset()..)?).then_some(raw)
 }
 
 /// Whether `rest` (what follows a member of an object) holds only further
@@ -366,7 +367,8 @@ fn usage_at_end(json: &[u8]) -> Option<RawUsage> {
 /// input: the object was the outermost one.
 fn closes_the_top_level(rest: &[u8]) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in rest.iter().enumerate() {
+    let mut bytes = rest.iter();
+    while let Some(&b) = bytes.next() {
         if in_string {
             match (escaped, b) {
                 (true, _) => escaped = false,
@@ -379,7 +381,7 @@ fn closes_the_top_level(rest: &[u8]) -> bool {
         match b {
             b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
-            b'}' if depth == 0 => return rest[i + 1..].iter().all(|b| is_json_space(*b)),
+            b'}' if depth == 0 => return bytes.all(|b| is_json_space(*b)),
             b']' if depth == 0 => return false,
             b'}' | b']' => depth -= 1,
             _ => {}
@@ -394,8 +396,14 @@ fn is_json_space(b: u8) -> bool {
 }
 
 fn trim_json_space(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !is_json_space(*b)).unwrap_or(bytes.len());
-    &bytes[start..]
+    let mut rest = bytes;
+    while let [b, tail @ ..] = rest {
+        if !is_json_space(*b) {
+            break;
+        }
+        rest = tail;
+    }
+    rest
 }
 
 /// The token counts of a parsed `usage` object, `None` when it has none.

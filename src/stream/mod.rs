@@ -112,7 +112,8 @@ impl UsageScan {
             .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
         let sse = headers.get(CONTENT_TYPE).is_some_and(|v| {
             let v = v.as_bytes();
-            v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream")
+            v.get(..17)
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"text/event-stream"))
         });
         match (encoded, sse) {
             (true, _) => UsageScan {
@@ -201,11 +202,11 @@ impl UsageScan {
         let mut at = 0;
         if !self.tail.is_empty() {
             let mut line = self.line;
-            let Some(end) = event_end(&chunk, &mut line) else {
+            let Some((event, end)) = event_end(&chunk, &mut line).and_then(|end| Some((chunk.get(..end)?, end))) else {
                 self.line = line;
                 return self.grow_tail(chunk);
             };
-            self.tail.extend_from_slice(&chunk[..end]);
+            self.tail.extend_from_slice(event);
             let tail = std::mem::take(&mut self.tail);
             let keep = self.on_event(&tail, self.held);
             match self.held {
@@ -218,12 +219,12 @@ impl UsageScan {
             (self.line, self.held, self.checked) = (Line::Start, false, 0);
             at = end;
         }
-        while at < chunk.len() {
+        while let Some(rest) = chunk.get(at..).filter(|rest| !rest.is_empty()) {
             let mut line = Line::Start;
-            let Some(len) = event_end(&chunk[at..], &mut line) else {
+            let Some((event, len)) = event_end(rest, &mut line).and_then(|len| Some((rest.get(..len)?, len))) else {
                 // An event cut by the chunk boundary: keep its start.
                 self.line = line;
-                self.tail.extend_from_slice(&chunk[at..]);
+                self.tail.extend_from_slice(rest);
                 self.held = self.drop_usage && may_be_usage_only(&self.tail, &mut self.checked);
                 if !self.held || self.tail.len() > MAX_EVENT {
                     out.keep(&chunk, at, chunk.len());
@@ -234,7 +235,7 @@ impl UsageScan {
                 break;
             };
             let end = at + len;
-            if self.on_event(&chunk[at..end], self.drop_usage) {
+            if self.on_event(event, self.drop_usage) {
                 out.keep(&chunk, at, end);
             }
             at = end;
@@ -443,7 +444,7 @@ impl Out {
         if let Some((start, end)) = self.run.take() {
             self.buf
                 .get_or_insert_with(BytesMut::new)
-                .extend_from_slice(&chunk[start..end]);
+                .extend_from_slice(chunk.get(start..end).unwrap_or_default());
         }
     }
 
@@ -454,7 +455,7 @@ impl Out {
             (None, Some((start, end))) => chunk.slice(start..end),
             (Some(mut buf), run) => {
                 if let Some((start, end)) = run {
-                    buf.extend_from_slice(&chunk[start..end]);
+                    buf.extend_from_slice(chunk.get(start..end).unwrap_or_default());
                 }
                 buf.freeze()
             }
@@ -467,13 +468,16 @@ impl Out {
 /// search stands.
 fn event_end(bytes: &[u8], line: &mut Line) -> Option<usize> {
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    while let Some(&b) = bytes.get(i) {
         match *line {
-            Line::Middle => match find_line_end(&bytes[i..]) {
+            Line::Middle => match bytes.get(i..).and_then(find_line_end) {
                 Some(k) => {
                     i += k;
-                    *line = if bytes[i] == b'\n' { Line::Start } else { Line::Cr };
+                    *line = if bytes.get(i) == Some(&b'\n') {
+                        Line::Start
+                    } else {
+                        Line::Cr
+                    };
                 }
                 None => return None,
             },
@@ -499,10 +503,10 @@ fn event_end(bytes: &[u8], line: &mut Line) -> Option<usize> {
 /// A raw `"` only ever delimits a JSON string, so text cannot fake the key.
 fn has_usage_object(event: &[u8]) -> bool {
     let mut from = 0;
-    while let Some(k) = find(&event[from..], b"\"usage\"") {
+    while let Some(k) = event.get(from..).and_then(|rest| find(rest, b"\"usage\"")) {
         let after = from + k + 7;
-        if let Some(colon) = skip_ws(event, after).filter(|&i| event[i] == b':') {
-            if skip_ws(event, colon + 1).is_some_and(|i| event[i] == b'{') {
+        if let Some(colon) = skip_ws(event, after).filter(|&i| event.get(i) == Some(&b':')) {
+            if skip_ws(event, colon + 1).is_some_and(|i| event.get(i) == Some(&b'{')) {
                 return true;
             }
         }
@@ -516,11 +520,11 @@ fn has_usage_object(event: &[u8]) -> bool {
 /// look starts, so a growing event is read once.
 fn may_be_usage_only(event: &[u8], checked: &mut usize) -> bool {
     const KEY: &[u8] = b"\"choices\"";
-    while let Some(k) = find(&event[*checked..], KEY) {
+    while let Some(k) = event.get(*checked..).and_then(|rest| find(rest, KEY)) {
         let key = *checked + k;
         // The first byte of the array's first element, if it has arrived.
-        let first = skip_ws(event, key + KEY.len()).and_then(|i| match event[i] {
-            b':' => skip_ws(event, i + 1).map(|j| (event[j] == b'[').then_some(j)),
+        let first = skip_ws(event, key + KEY.len()).and_then(|i| match event.get(i) {
+            Some(b':') => skip_ws(event, i + 1).map(|j| (event.get(j) == Some(&b'[')).then_some(j)),
             _ => Some(None),
         });
         match first {
@@ -534,7 +538,7 @@ fn may_be_usage_only(event: &[u8], checked: &mut usize) -> bool {
                     *checked = key;
                     return true;
                 }
-                Some(i) if event[i] == b']' => *checked = i,
+                Some(i) if event.get(i) == Some(&b']') => *checked = i,
                 Some(_) => return false,
             },
         }
@@ -591,37 +595,41 @@ fn skip_ws(bytes: &[u8], i: usize) -> Option<usize> {
 /// bytes at a time for a `"` followed by the name's first letter, which is
 /// rare in SSE events, and only compares the whole key there.
 fn find(hay: &[u8], key: &[u8]) -> Option<usize> {
-    let (quote, letter) = (splat(key[0]), splat(key[1]));
+    let &[quote, letter, ..] = key else {
+        return memchr::memmem::find(hay, key);
+    };
+    let (quote, letter) = (splat(quote), splat(letter));
+    let at_key = |i: usize| hay.get(i..).is_some_and(|rest| rest.starts_with(key));
     let mut at = 0;
     // Windows overlap by a byte, so a pair is never split between two.
-    while at + 8 <= hay.len() {
-        let word = u64::from_le_bytes(hay[at..at + 8].try_into().expect("eight bytes"));
+    while let Some(&word) = hay.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(word);
         let mut pairs = zero_bytes(word ^ quote) & (zero_bytes(word ^ letter) >> 8);
         while pairs != 0 {
             let i = at + (pairs.trailing_zeros() / 8) as usize;
-            if hay[i..].starts_with(key) {
+            if at_key(i) {
                 return Some(i);
             }
             pairs &= pairs - 1;
         }
         at += 7;
     }
-    (at..hay.len()).find(|&i| hay[i..].starts_with(key))
+    (at..hay.len()).find(|&i| at_key(i))
 }
 
 /// The first `\n` or `\r` in `bytes`, read eight bytes at a time.
 fn find_line_end(bytes: &[u8]) -> Option<usize> {
-    let mut words = bytes.chunks_exact(8);
+    let (words, rest) = bytes.as_chunks::<8>();
     let mut at = 0;
-    for word in &mut words {
-        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+    for &word in words {
+        let word = u64::from_le_bytes(word);
         let ends = zero_bytes(word ^ splat(b'\n')) | zero_bytes(word ^ splat(b'\r'));
         if ends != 0 {
             return Some(at + (ends.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
-    let rest = words.remainder().iter().position(|&b| b == b'\n' || b == b'\r');
+    let rest = rest.iter().position(|&b| b == b'\n' || b == b'\r');
     rest.map(|k| at + k)
 }
 

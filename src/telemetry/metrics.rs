@@ -503,7 +503,12 @@ impl Points for Bound<'_> {
         self.set.requests.get_or_init(bind).add(1);
     }
     fn token_usage(&self, kind: TokenKind, count: u64) {
-        let slot = &self.set.token_usage[matches!(kind, TokenKind::Output) as usize];
+        let [input, output] = &self.set.token_usage;
+        let slot = if matches!(kind, TokenKind::Output) {
+            output
+        } else {
+            input
+        };
         let bind = || {
             let labels = self.labels().genai([KeyValue::new(n::TOKEN_TYPE, kind.label())]);
             self.m.token_usage.bind(&labels)
@@ -515,7 +520,15 @@ impl Points for Bound<'_> {
             let labels = self.labels().by_client([KeyValue::new(n::TOKEN_TYPE, kind.label())]);
             self.m.tokens.bind(&labels)
         };
-        self.set.tokens[kind as usize].get_or_init(bind).add(count);
+        let [input, output, cache_read, cache_write, reasoning] = &self.set.tokens;
+        let slot = match kind {
+            TokenKind::Input => input,
+            TokenKind::Output => output,
+            TokenKind::CacheRead => cache_read,
+            TokenKind::CacheWrite => cache_write,
+            TokenKind::Reasoning => reasoning,
+        };
+        slot.get_or_init(bind).add(count);
     }
     fn cost(&self, cost: f64) {
         let bind = || {

@@ -369,3 +369,91 @@ async fn metrics_scrapes_within_a_second_share_one_render() {
     assert_eq!(gw.gateway.metrics_renders(), 2);
     assert_ne!(first.body, third.body);
 }
+
+/// A tracing subscriber that panics on the access line of one model: a
+/// panic inside one request's task, the way a bug would raise it, through
+/// a seam any deployment has (the subscriber) rather than a trigger in the
+/// gateway's code.
+struct PanicsOnModel {
+    model: &'static str,
+    panics: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tracing::Subscriber for PanicsOnModel {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Model<'a>(&'a str, bool);
+        impl tracing::field::Visit for Model<'_> {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                self.1 |= field.name() == "model" && value == self.0;
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut model = Model(self.model, false);
+        event.record(&mut model);
+        if model.1 {
+            self.panics.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            panic!("a bug in one request (this panic is the test's)");
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// "A panic in one request never ends the process": with `panic = "unwind"`
+/// (release and tests alike) the panic ends that request's connection task;
+/// a stream in flight on another connection finishes, new requests are
+/// served, and the server still drains cleanly. Under `panic = "abort"` this
+/// test binary would die at the panic.
+#[tokio::test]
+async fn a_panic_in_one_request_ends_only_that_request() {
+    let panics = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // The test's runtime has one thread: every task of the gateway runs under this subscriber.
+    let _subscriber = tracing::subscriber::set_default(PanicsOnModel {
+        model: "panics",
+        panics: panics.clone(),
+    });
+    let mock = Mock::start().await;
+    let gw = TestGateway::start(&config_for(&mock, &[("steady", "up"), ("panics", "up")], "")).await;
+    let events: Vec<String> = (0..4).map(|i| chunk("up", &format!("part {i} "))).collect();
+    mock.script([Reply::Sse(events, Duration::from_millis(150))]);
+    let url = gw.url("/v1/chat/completions");
+    let streamed = json!({"model": "steady", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let in_flight = tokio::spawn(async move { stream_frames(&url, &[], streamed).await });
+    while mock.calls().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // A keep-alive request: only the panic ends its connection this soon.
+    let body = chat_body("panics");
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (_, closed) = raw(gw.addr, request.as_bytes(), Duration::from_secs(5)).await;
+    assert!(closed, "the panic ended the request's connection");
+    assert_eq!(
+        panics.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the request's task panicked"
+    );
+    assert!(
+        !in_flight.is_finished(),
+        "the other stream was still in flight at the panic"
+    );
+
+    let (status, frames) = in_flight.await.unwrap();
+    assert_eq!(status, 200);
+    let text = frames_text(&frames);
+    assert!(text.contains("part 3") && text.ends_with("data: [DONE]\n\n"), "{text}");
+    let answer = send("POST", &gw.url("/v1/chat/completions"), &[], chat_body("steady")).await;
+    assert_eq!(answer.status, 200);
+    assert!(gw.stop().await, "the server drained as usual");
+}

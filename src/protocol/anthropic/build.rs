@@ -47,8 +47,8 @@ pub fn build_request(request: &Request, max_tokens: u64) -> Value {
         None => None,
     };
     if let Some(mut choice) = choice {
-        if parallel_off {
-            choice["disable_parallel_tool_use"] = true.into();
+        if let Some(choice) = choice.as_object_mut().filter(|_| parallel_off) {
+            choice.insert("disable_parallel_tool_use".into(), true.into());
         }
         body.insert("tool_choice".into(), choice);
     }
@@ -126,8 +126,8 @@ fn cache_json(cache: &Option<CacheControl>) -> Option<Value> {
 }
 
 fn with_cache(mut block: Value, cache: &Option<CacheControl>) -> Value {
-    if let Some(control) = cache_json(cache) {
-        block["cache_control"] = control;
+    if let (Some(control), Some(fields)) = (cache_json(cache), block.as_object_mut()) {
+        fields.insert("cache_control".into(), control);
     }
     block
 }
@@ -162,8 +162,8 @@ fn tool(tool: &crate::protocol::hub::Tool) -> Value {
         ToolKind::Function => json!({"type": "object", "properties": {}}),
     };
     let mut out = json!({"name": tool.name, "input_schema": schema});
-    if let Some(description) = &tool.description {
-        out["description"] = description.clone().into();
+    if let (Some(description), Some(fields)) = (&tool.description, out.as_object_mut()) {
+        fields.insert("description".into(), description.clone().into());
     }
     with_cache(out, &tool.cache)
 }
@@ -261,8 +261,8 @@ fn tool_result(message: &Message) -> Value {
         message.parts.iter().filter_map(block).collect::<Vec<_>>().into()
     };
     let mut result = json!({"type": "tool_result", "tool_use_id": id, "content": content});
-    if message.is_error {
-        result["is_error"] = true.into();
+    if let Some(fields) = result.as_object_mut().filter(|_| message.is_error) {
+        fields.insert("is_error".into(), true.into());
     }
     result
 }

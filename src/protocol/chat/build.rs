@@ -88,8 +88,8 @@ pub fn build_request(request: &Request) -> (Value, Vec<(String, String)>) {
     }
     if let Some(schema) = &request.json_schema {
         let mut spec = json!({"name": schema.name, "schema": schema.schema});
-        if let Some(strict) = schema.strict {
-            spec["strict"] = strict.into();
+        if let (Some(strict), Some(fields)) = (schema.strict, spec.as_object_mut()) {
+            fields.insert("strict".into(), strict.into());
         }
         body.insert(
             "response_format".into(),

@@ -27,8 +27,9 @@ pub fn usage_json(usage: &Usage) -> Value {
         "prompt_tokens_details": {"cached_tokens": usage.cache_read},
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning},
     });
-    if usage.cache_write > 0 {
-        value["prompt_tokens_details"]["cache_write_tokens"] = usage.cache_write.into();
+    let details = value.get_mut("prompt_tokens_details").and_then(Value::as_object_mut);
+    if let Some(details) = details.filter(|_| usage.cache_write > 0) {
+        details.insert("cache_write_tokens".into(), usage.cache_write.into());
     }
     value
 }
