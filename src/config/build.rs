@@ -112,22 +112,25 @@ fn closest<'a>(key: &str, known: impl Iterator<Item = &'a &'a str>) -> Option<&'
 /// (`tiemout` is one from `timeout`), the optimal-string-alignment kind.
 fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let at = |row: &[usize], j: usize| row.get(j).copied().unwrap_or(usize::MAX / 2);
     // Three rows: two back (for swaps), one back, and this one.
     let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut last: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut row = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(before[j - 2] + 1);
+    for (i, ca) in a.iter().enumerate() {
+        let mut row = Vec::with_capacity(b.len() + 1);
+        row.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            let mut best = (at(&last, j + 1) + 1).min(at(&row, j) + 1).min(at(&last, j) + cost);
+            let swapped = i > 0 && j > 0 && b.get(j - 1) == Some(ca) && a.get(i - 1) == Some(cb);
+            if swapped {
+                best = best.min(at(&before, j - 1) + 1);
             }
-            row[j] = best;
+            row.push(best);
         }
         before = std::mem::replace(&mut last, row);
     }
-    last[b.len()]
+    at(&last, b.len())
 }
 
 /// Deserializes an audited section into its typed form.

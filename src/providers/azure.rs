@@ -73,7 +73,10 @@ fn parse_base(base: &str) -> Result<Base, String> {
     // A portal copy-paste is the whole chat URL: `/openai/deployments/NAME/chat/completions`.
     let openai_at = segments.iter().position(|s| *s == "openai");
     let (prefix, v1) = match openai_at {
-        Some(at) => (segments[..at].join("/"), segments.get(at + 1) == Some(&"v1")),
+        Some(at) => (
+            segments.iter().take(at).copied().collect::<Vec<_>>().join("/"),
+            segments.get(at + 1) == Some(&"v1"),
+        ),
         None => (path.to_string(), false),
     };
     let mut api_version = None;
