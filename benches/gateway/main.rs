@@ -15,6 +15,7 @@ mod report;
 mod run;
 mod setup;
 mod streams;
+mod translation;
 mod variants;
 mod wrk;
 
@@ -54,7 +55,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10_000)]
     pub streams: usize,
     /// Only these sections (comma-separated): startup, latency, throughput,
-    /// streaming, accesslog, otlp, reload, streams, profile, baseline, floor.
+    /// streaming, accesslog, otlp, reload, streams, profile, baseline, floor,
+    /// translation.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The tollgate binary (default: the one cargo built for this bench).
