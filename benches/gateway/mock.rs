@@ -180,35 +180,33 @@ fn sse(script: &'static Script, chunks: u32, every: Duration) -> Response<Body> 
     response
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sse_paths_parse() {
-        assert_eq!(
-            super::sse_params("/sse/20/5/v1/chat/completions"),
-            Some((20, std::time::Duration::from_millis(5)))
-        );
-        assert_eq!(super::sse_params("/json/v1/chat/completions"), None);
+/// What `cargo test --benches` checks (the bench has no test harness, so
+/// `#[test]` functions here would never run): SSE paths parse, and every
+/// `data:` line of every script is JSON (or `[DONE]`), each Anthropic event
+/// named by its `event:` line, as the real API does.
+pub fn self_check() -> Result<(), String> {
+    let params = sse_params("/sse/20/5/v1/chat/completions");
+    if params != Some((20, Duration::from_millis(5))) || sse_params("/json/v1/chat/completions").is_some() {
+        return Err(format!("sse_params: {params:?}"));
     }
-
-    /// Every `data:` line of every script is JSON (or `[DONE]`), and every
-    /// Anthropic event is named by an `event:` line, as the real API does.
-    #[test]
-    fn scripts_are_well_formed() {
-        for script in [&super::CHAT, &super::ANTHROPIC] {
-            let text = [script.first, script.chunk, script.last].concat();
-            for event in text.split("\n\n").filter(|e| !e.is_empty()) {
-                let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-                if data != "[DONE]" {
-                    let value: serde_json::Value = serde_json::from_str(data).unwrap();
-                    if let Some(kind) = value["type"].as_str() {
-                        assert_eq!(event.lines().next(), Some(format!("event: {kind}").as_str()));
-                    }
+    for script in [&CHAT, &ANTHROPIC] {
+        let text = [script.first, script.chunk, script.last].concat();
+        for event in text.split("\n\n").filter(|e| !e.is_empty()) {
+            let data = event.lines().find_map(|l| l.strip_prefix("data: "));
+            let data = data.ok_or_else(|| format!("no data line in {event:?}"))?;
+            if data == "[DONE]" {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_str(data).map_err(|e| format!("{data}: {e}"))?;
+            if let Some(kind) = value["type"].as_str() {
+                if event.lines().next() != Some(format!("event: {kind}").as_str()) {
+                    return Err(format!("{kind} without its event line"));
                 }
             }
         }
-        for answer in [super::COMPLETION, super::MESSAGE] {
-            serde_json::from_str::<serde_json::Value>(answer).unwrap();
-        }
     }
+    for answer in [COMPLETION, MESSAGE] {
+        serde_json::from_str::<serde_json::Value>(answer).map_err(|e| format!("{answer}: {e}"))?;
+    }
+    Ok(())
 }

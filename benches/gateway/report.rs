@@ -137,9 +137,10 @@ fn verdict(ok: Option<bool>) -> &'static str {
 /// Prints both tables (markdown, ready for BENCHMARKS.md).
 pub fn print(r: &Value) {
     // A run of the translation section alone has nothing for the main tables.
-    let others = r
-        .as_object()
-        .is_some_and(|m| m.keys().any(|k| !matches!(k.as_str(), "run" | "load_after" | "translation")));
+    let others = r.as_object().is_some_and(|m| {
+        m.keys()
+            .any(|k| !matches!(k.as_str(), "run" | "load_after" | "translation"))
+    });
     if others {
         print_main(r);
     }

@@ -125,9 +125,22 @@ pub fn translation(bench: &Bench) -> Result<Value, String> {
     let first = interleave("translation: first event", rounds, &CASES, |case| {
         let mut both = Map::new();
         // Direct to the mock, beside each case: the machine's state then.
-        for (key, target, m) in [("direct", direct.clone(), "ttfc".to_string()), ("via", url(case), model(case, "ttfc"))] {
+        for (key, target, m) in [
+            ("direct", direct.clone(), "ttfc".to_string()),
+            ("via", url(case), model(case, "ttfc")),
+        ] {
             let format = if key == "direct" { Format::Chat } else { case.format };
-            let args: [&str; 9] = ["ttfc", "--url", &target, "--model", &m, "--format", format.name(), "--n", &n];
+            let args: [&str; 9] = [
+                "ttfc",
+                "--url",
+                &target,
+                "--model",
+                &m,
+                "--format",
+                format.name(),
+                "--n",
+                &n,
+            ];
             both.insert(key.into(), client(bench, &args)?);
         }
         Ok(Value::Object(both))
@@ -170,6 +183,9 @@ pub fn translation(bench: &Bench) -> Result<Value, String> {
     }))
 }
 
+/// Every round's result, by case name, in the order of the cases.
+type PerCase = [(&'static str, Vec<Value>)];
+
 /// Rounds of `measure` over the cases, one case after another within each
 /// round; every round's result by case name.
 fn interleave(
@@ -205,14 +221,10 @@ fn summarize(per: Vec<(&'static str, Vec<Value>)>) -> Value {
 
 /// Per round, each case against chat passthrough in that same round; the
 /// median over rounds and the rounds themselves.
-fn derive(
-    requests: &[(&'static str, Vec<Value>)],
-    first: &[(&'static str, Vec<Value>)],
-    chunks: &[(&'static str, Vec<Value>)],
-) -> Value {
+fn derive(requests: &PerCase, first: &PerCase, chunks: &PerCase) -> Value {
     let mut out = Map::new();
-    let chat = |set: &[(&'static str, Vec<Value>)]| set.first().map(|(_, v)| v.clone()).unwrap_or_default();
-    let figures: [(&str, &[(&'static str, Vec<Value>)], &str, bool); 6] = [
+    let chat = |set: &PerCase| set.first().map(|(_, v)| v.clone()).unwrap_or_default();
+    let figures: [(&str, &PerCase, &str, bool); 6] = [
         ("cpu_per_req_ratio", requests, "/c32/proxy_cpu_us_per_req", true),
         ("rps_c32_ratio", requests, "/c32/rps", true),
         ("p50_c1_added_us", requests, "/c1/p50_us", false),
@@ -265,25 +277,68 @@ pub fn print(r: &Value) {
     row_in("1 conn: p50 µs", "requests", "/c1/p50_us", 1);
     row_in("stream: first event p50 µs", "first_event", "/via/ttfc/p50_us", 1);
     row_in("stream: first event p99 µs", "first_event", "/via/ttfc/p99_us", 1);
-    row_in("… direct to the mock beside it, p50 µs", "first_event", "/direct/ttfc/p50_us", 1);
-    row_in(&format!("stream of {SHORT}: CPU µs/stream"), "stream_cpu", "/short/proxy_cpu_us_per_req", 1);
-    row_in(&format!("stream of {LONG}: CPU µs/stream"), "stream_cpu", "/long/proxy_cpu_us_per_req", 1);
+    row_in(
+        "… direct to the mock beside it, p50 µs",
+        "first_event",
+        "/direct/ttfc/p50_us",
+        1,
+    );
+    row_in(
+        &format!("stream of {SHORT}: CPU µs/stream"),
+        "stream_cpu",
+        "/short/proxy_cpu_us_per_req",
+        1,
+    );
+    row_in(
+        &format!("stream of {LONG}: CPU µs/stream"),
+        "stream_cpu",
+        "/long/proxy_cpu_us_per_req",
+        1,
+    );
     row_in("CPU µs per added chunk (slope)", "stream_cpu", "/slope_us_per_chunk", 2);
 
     println!("\n| against chat passthrough, same round (median of rounds) | Anthropic passthrough | Messages → chat | Responses → chat | target | |");
     println!("|---|---:|---:|---:|---|---|");
     let d = |figure: &str, name: &str| at(t, &format!("/derived/{figure}/{name}/median"));
     let names = ["anthropic_passthrough", "anthropic_to_chat", "responses_to_chat"];
-    type Check = fn(f64) -> bool;
-    let figures: [(&str, &str, usize, &str, Option<Check>, &[usize]); 6] = [
-        ("CPU per request, ratio", "cpu_per_req_ratio", 3, "Anthropic passthrough ≤ 1.10", Some(|x| x <= 1.10), &[0]),
-        ("req/s at 32, ratio", "rps_c32_ratio", 3, "", None, &[]),
-        ("1 conn p50, added µs", "p50_c1_added_us", 1, "", None, &[]),
-        ("first event p50, added µs", "first_event_p50_added_us", 1, "translated < 200", Some(|x| x < 200.0), &[1, 2]),
-        ("first event p99, added µs", "first_event_p99_added_us", 1, "", None, &[]),
-        ("CPU per chunk, added µs", "cpu_per_chunk_added_us", 2, "translated < 2", Some(|x| x < 2.0), &[1, 2]),
+    let figures = [
+        Figure {
+            label: "CPU per request, ratio",
+            key: "cpu_per_req_ratio",
+            digits: 3,
+            target: "Anthropic passthrough ≤ 1.10",
+            check: Some(|x| x <= 1.10),
+            judged: &[0],
+        },
+        Figure::plain("req/s at 32, ratio", "rps_c32_ratio", 3),
+        Figure::plain("1 conn p50, added µs", "p50_c1_added_us", 1),
+        Figure {
+            label: "first event p50, added µs",
+            key: "first_event_p50_added_us",
+            digits: 1,
+            target: "translated < 200",
+            check: Some(|x| x < 200.0),
+            judged: &[1, 2],
+        },
+        Figure::plain("first event p99, added µs", "first_event_p99_added_us", 1),
+        Figure {
+            label: "CPU per chunk, added µs",
+            key: "cpu_per_chunk_added_us",
+            digits: 2,
+            target: "translated < 2",
+            check: Some(|x| x < 2.0),
+            judged: &[1, 2],
+        },
     ];
-    for (label, figure, digits, target, check, judged) in figures {
+    for Figure {
+        label,
+        key: figure,
+        digits,
+        target,
+        check,
+        judged,
+    } in figures
+    {
         let values: Vec<Option<f64>> = names.iter().map(|n| d(figure, n)).collect();
         let verdict = match check {
             Some(check) => {
@@ -298,5 +353,31 @@ pub fn print(r: &Value) {
         };
         let cells: Vec<String> = values.iter().map(|v| num(*v, digits)).collect();
         println!("| {label} | {} | {target} | {verdict} |", cells.join(" | "));
+    }
+}
+
+/// One row of the "against chat passthrough" table: which derived figure,
+/// and the target it is judged by, on which cases (indexes into the three
+/// non-chat cases).
+struct Figure {
+    label: &'static str,
+    key: &'static str,
+    digits: usize,
+    target: &'static str,
+    check: Option<fn(f64) -> bool>,
+    judged: &'static [usize],
+}
+
+impl Figure {
+    /// A row with no target.
+    fn plain(label: &'static str, key: &'static str, digits: usize) -> Figure {
+        Figure {
+            label,
+            key,
+            digits,
+            target: "",
+            check: None,
+            judged: &[],
+        }
     }
 }

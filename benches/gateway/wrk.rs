@@ -128,10 +128,9 @@ fn parse(stdout: &str) -> Option<Value> {
 /// requests, rate and exact latency percentiles as one JSON line.
 fn lua(request: Load<'_>) -> String {
     let body = request.format.body(request.model, request.stream);
-    let extra = request
-        .format
-        .header()
-        .map_or(String::new(), |(name, value)| format!("wrk.headers[\"{name}\"] = \"{value}\"\n"));
+    let extra = request.format.header().map_or(String::new(), |(name, value)| {
+        format!("wrk.headers[\"{name}\"] = \"{value}\"\n")
+    });
     format!(
         r#"wrk.method = "POST"
 wrk.body = [==[{body}]==]
