@@ -8,6 +8,7 @@
 #   scripts/bench.sh                 # everything (about 6 minutes)
 #   scripts/bench.sh --quick         # a short pass to try the harness
 #   scripts/bench.sh --only latency,throughput --rounds 5
+#   scripts/bench.sh --only translation --rounds 5   # Anthropic / Responses vs chat
 #   scripts/bench.sh --help          # every option
 #
 # The criterion benches of the pure hot path: cargo bench --bench hot_path

@@ -19,6 +19,53 @@ use tokio::net::TcpStream;
 /// The key every client sends: tollgate's master key (the mock and nginx ignore it).
 pub const KEY: &str = "sk-bench-master";
 
+/// The wire format a client speaks: which body it sends, and the
+/// `anthropic-version` header for Anthropic's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// OpenAI chat completions.
+    #[default]
+    Chat,
+    /// Anthropic Messages, as Claude Code sends it.
+    Anthropic,
+    /// OpenAI Responses, as Codex sends it.
+    Responses,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Chat => "chat",
+            Format::Anthropic => "anthropic",
+            Format::Responses => "responses",
+        }
+    }
+
+    /// The same small request (system prompt, one user turn, 64 tokens at
+    /// most) in this format.
+    pub fn body(self, model: &str, stream: bool) -> String {
+        match self {
+            Format::Chat => chat_body(model, stream),
+            Format::Anthropic => format!(
+                r#"{{"model":"{model}","max_tokens":64,"system":"You are a helpful assistant.","messages":[{{"role":"user","content":"Say hello in one short sentence."}}],"temperature":0.2{}}}"#,
+                if stream { r#","stream":true"# } else { "" }
+            ),
+            Format::Responses => format!(
+                r#"{{"model":"{model}","instructions":"You are a helpful assistant.","input":[{{"type":"message","role":"user","content":[{{"type":"input_text","text":"Say hello in one short sentence."}}]}}],"temperature":0.2,"max_output_tokens":64{}}}"#,
+                if stream { r#","stream":true"# } else { "" }
+            ),
+        }
+    }
+
+    /// A header this format's clients always send, if any.
+    pub fn header(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Format::Anthropic => Some(("anthropic-version", "2023-06-01")),
+            Format::Chat | Format::Responses => None,
+        }
+    }
+}
+
 /// A typical small chat request body.
 pub fn chat_body(model: &str, stream: bool) -> String {
     let stream = if stream {
@@ -51,6 +98,12 @@ pub struct LoadArgs {
     /// Run for this many seconds instead of a number of requests.
     #[arg(long, default_value_t = 0)]
     secs: u64,
+    /// The request's wire format (the URL must be its endpoint).
+    #[arg(long, value_enum, default_value_t = Format::Chat)]
+    format: Format,
+    /// Ask for a streamed answer (read to its end, like the others).
+    #[arg(long)]
+    stream: bool,
 }
 
 #[derive(clap::Args)]
@@ -64,6 +117,9 @@ pub struct TtfcArgs {
     n: usize,
     #[arg(long, default_value_t = 100)]
     warmup: usize,
+    /// The request's wire format (the URL must be its endpoint).
+    #[arg(long, value_enum, default_value_t = Format::Chat)]
+    format: Format,
 }
 
 #[derive(clap::Args)]
@@ -151,6 +207,11 @@ pub async fn connect_h2(uri: &Uri) -> Result<http2::SendRequest<Full<Bytes>>, St
 
 /// A POST in origin form with `Host` (HTTP/1.1), or in absolute form (h2).
 pub fn post(uri: &Uri, body: &Bytes, absolute: bool) -> Request<Full<Bytes>> {
+    post_as(uri, body, absolute, Format::Chat)
+}
+
+/// [`post`] with the headers `format`'s clients send.
+pub fn post_as(uri: &Uri, body: &Bytes, absolute: bool, format: Format) -> Request<Full<Bytes>> {
     let target = if absolute {
         uri.to_string()
     } else {
@@ -162,14 +223,22 @@ pub fn post(uri: &Uri, body: &Bytes, absolute: bool) -> Request<Full<Bytes>> {
     if !absolute {
         builder = builder.header(header::HOST, uri.authority().map_or("", |a| a.as_str()));
     }
+    if let Some((name, value)) = format.header() {
+        builder = builder.header(name, value);
+    }
     builder.body(Full::new(body.clone())).expect("a valid request")
 }
 
 /// Sends one request and reads the whole answer; `Err` unless it is a 200.
-async fn exchange(sender: &mut http1::SendRequest<Full<Bytes>>, uri: &Uri, body: &Bytes) -> Result<(), String> {
+async fn exchange(
+    sender: &mut http1::SendRequest<Full<Bytes>>,
+    uri: &Uri,
+    body: &Bytes,
+    format: Format,
+) -> Result<(), String> {
     sender.ready().await.map_err(|e| e.to_string())?;
     let response = sender
-        .send_request(post(uri, body, false))
+        .send_request(post_as(uri, body, false, format))
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status();
@@ -186,7 +255,8 @@ pub fn load_main(args: LoadArgs) -> i32 {
 }
 
 async fn load(args: LoadArgs) -> i32 {
-    let body = Bytes::from(chat_body(&args.model, false));
+    let body = Bytes::from(args.format.body(&args.model, args.stream));
+    let format = args.format;
     let requests = if args.secs > 0 { usize::MAX } else { args.requests };
     let remaining = Arc::new(AtomicUsize::new(requests));
     let secs = Duration::from_secs(args.secs);
@@ -201,7 +271,7 @@ async fn load(args: LoadArgs) -> i32 {
             let mut sender = connect_h1(&uri).await.ok();
             for _ in 0..warmup {
                 if let Some(s) = sender.as_mut() {
-                    errors += usize::from(exchange(s, &uri, &body).await.is_err());
+                    errors += usize::from(exchange(s, &uri, &body, format).await.is_err());
                 }
             }
             barrier.wait().await;
@@ -215,7 +285,7 @@ async fn load(args: LoadArgs) -> i32 {
                     .is_ok()
             {
                 let started = Instant::now();
-                match exchange(&mut sender, &uri, &body).await {
+                match exchange(&mut sender, &uri, &body, format).await {
                     Ok(()) => samples.push(started.elapsed().as_nanos() as u64),
                     Err(_) => errors += 1,
                 }
@@ -244,7 +314,7 @@ async fn load(args: LoadArgs) -> i32 {
 
 pub fn ttfc_main(args: TtfcArgs) -> i32 {
     runtime().block_on(async move {
-        let body = Bytes::from(chat_body(&args.model, true));
+        let body = Bytes::from(args.format.body(&args.model, true));
         let mut sender = match connect_h1(&args.url).await {
             Ok(s) => s,
             Err(e) => return fail("ttfc", e),
@@ -252,7 +322,7 @@ pub fn ttfc_main(args: TtfcArgs) -> i32 {
         let (mut first, mut whole) = (Vec::with_capacity(args.n), Vec::with_capacity(args.n));
         let mut errors = 0usize;
         for i in 0..args.warmup + args.n {
-            match one_stream(&mut sender, &args.url, &body).await {
+            match one_stream(&mut sender, &args.url, &body, args.format).await {
                 Ok((to_first, to_end)) if i >= args.warmup => {
                     first.push(to_first);
                     whole.push(to_end);
@@ -277,11 +347,12 @@ async fn one_stream(
     sender: &mut http1::SendRequest<Full<Bytes>>,
     uri: &Uri,
     body: &Bytes,
+    format: Format,
 ) -> Result<(u64, u64), String> {
     sender.ready().await.map_err(|e| e.to_string())?;
     let started = Instant::now();
     let response = sender
-        .send_request(post(uri, body, false))
+        .send_request(post_as(uri, body, false, format))
         .await
         .map_err(|e| e.to_string())?;
     if !response.status().is_success() {

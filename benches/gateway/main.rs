@@ -15,6 +15,7 @@ mod report;
 mod run;
 mod setup;
 mod streams;
+mod translation;
 mod variants;
 mod wrk;
 
@@ -54,7 +55,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10_000)]
     pub streams: usize,
     /// Only these sections (comma-separated): startup, latency, throughput,
-    /// streaming, accesslog, otlp, reload, streams, profile, baseline, floor.
+    /// streaming, accesslog, otlp, reload, streams, profile, baseline, floor,
+    /// translation.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The tollgate binary (default: the one cargo built for this bench).
@@ -113,11 +115,18 @@ fn main() {
         Some(Command::Ttfc(args)) => client::ttfc_main(args),
         Some(Command::Chunks(args)) => client::chunks_main(args),
         Some(Command::Streams(args)) => streams::streams_main(args),
-        // `cargo test --benches` runs this without `--bench`: nothing to test here.
-        None if !cli.bench => {
-            eprintln!("gateway bench: run it with `cargo bench --bench gateway` or scripts/bench.sh");
-            0
-        }
+        // `cargo test --benches` runs this without `--bench`: check the
+        // mock's canned answers, then say how to run the bench.
+        None if !cli.bench => match mock::self_check() {
+            Ok(()) => {
+                eprintln!("gateway bench: mock answers check out; run it with `cargo bench --bench gateway` or scripts/bench.sh");
+                0
+            }
+            Err(error) => {
+                eprintln!("gateway bench: the mock's answers are malformed: {error}");
+                1
+            }
+        },
         None => run::main(cli.run),
     };
     std::process::exit(code);

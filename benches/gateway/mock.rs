@@ -1,8 +1,9 @@
-//! The mock upstream: answers any POST at once with an OpenAI chat completion,
-//! or, under `/sse/{chunks}/{every_ms}/…`, with an SSE stream of `chunks`
-//! events `every_ms` apart (the first at once), then a usage event and
-//! `[DONE]`. `GET /stats` counts what it received, so it doubles as an OTLP
-//! sink (any POST gets 200).
+//! The mock upstream: answers any POST at once with an OpenAI chat completion
+//! (an Anthropic message on a path ending in `/messages`), or, under
+//! `/sse/{chunks}/{every_ms}/…`, with an SSE stream of `chunks` content
+//! events `every_ms` apart (the first at once), then the usage and the end.
+//! `GET /stats` counts what it received, so it doubles as an OTLP sink (any
+//! POST gets 200).
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,34 @@ pub const COMPLETION: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion
 
 const CHUNK: &str = "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"mock-sse\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"token \"},\"finish_reason\":null}]}\n\n";
 const LAST: &str = "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"mock-sse\",\"choices\":[],\"usage\":{\"prompt_tokens\":24,\"completion_tokens\":50,\"total_tokens\":74}}\n\ndata: [DONE]\n\n";
+
+/// The same answer as an Anthropic Messages response (about 400 bytes).
+pub const MESSAGE: &str = r#"{"id":"msg_bench","type":"message","role":"assistant","model":"mock-fast","content":[{"type":"text","text":"Hello! This is an instant answer from the benchmark's mock upstream."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":24,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":14}}"#;
+
+/// Anthropic's stream: the first frame opens the message and its text block
+/// with the first delta, as Anthropic's API sends them together.
+const A_FIRST: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"mock-sse\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":24,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n";
+const A_CHUNK: &str = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"token \"}}\n\n";
+const A_LAST: &str = "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":50}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+/// The pieces of one stream in one wire format.
+struct Script {
+    first: &'static str,
+    chunk: &'static str,
+    last: &'static str,
+}
+
+const CHAT: Script = Script {
+    first: "",
+    chunk: CHUNK,
+    last: LAST,
+};
+
+const ANTHROPIC: Script = Script {
+    first: A_FIRST,
+    chunk: A_CHUNK,
+    last: A_LAST,
+};
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -96,9 +125,12 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Body>, Infallible
         REQUESTS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(body.len() as u64, Ordering::Relaxed);
     }
-    Ok(match sse_params(&path) {
-        Some((chunks, every)) => sse(chunks, every),
-        None => json(Bytes::from_static(COMPLETION.as_bytes())),
+    let anthropic = path.ends_with("/messages");
+    Ok(match (sse_params(&path), anthropic) {
+        (Some((chunks, every)), false) => sse(&CHAT, chunks, every),
+        (Some((chunks, every)), true) => sse(&ANTHROPIC, chunks, every),
+        (None, false) => json(Bytes::from_static(COMPLETION.as_bytes())),
+        (None, true) => json(Bytes::from_static(MESSAGE.as_bytes())),
     })
 }
 
@@ -119,22 +151,27 @@ fn json(body: Bytes) -> Response<Body> {
 }
 
 /// Chunk `i` leaves at `start + i × every` (on tokio's 1 ms timer wheel);
-/// the usage event and `[DONE]` follow the last chunk at once.
-fn sse(chunks: u32, every: Duration) -> Response<Body> {
+/// the usage event and the end follow the last chunk at once. The first
+/// chunk carries the script's opening events, if any, in the same frame.
+fn sse(script: &'static Script, chunks: u32, every: Duration) -> Response<Body> {
     let start = tokio::time::Instant::now();
-    let events = futures_util::stream::unfold(0u32, move |i| async move {
-        if i > chunks {
-            return None;
-        }
-        let data = if i < chunks {
-            if i > 0 {
-                tokio::time::sleep_until(start + every * i).await;
+    let first = Bytes::from([script.first, script.chunk].concat());
+    let events = futures_util::stream::unfold(0u32, move |i| {
+        let first = first.clone();
+        async move {
+            if i > chunks {
+                return None;
             }
-            Bytes::from_static(CHUNK.as_bytes())
-        } else {
-            Bytes::from_static(LAST.as_bytes())
-        };
-        Some((Ok::<_, Infallible>(Frame::data(data)), i + 1))
+            let data = if i == 0 && chunks > 0 {
+                first
+            } else if i < chunks {
+                tokio::time::sleep_until(start + every * i).await;
+                Bytes::from_static(script.chunk.as_bytes())
+            } else {
+                Bytes::from_static(script.last.as_bytes())
+            };
+            Some((Ok::<_, Infallible>(Frame::data(data)), i + 1))
+        }
     });
     let mut response = Response::new(StreamBody::new(events).boxed_unsync());
     let headers = response.headers_mut();
@@ -143,14 +180,33 @@ fn sse(chunks: u32, every: Duration) -> Response<Body> {
     response
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sse_paths_parse() {
-        assert_eq!(
-            super::sse_params("/sse/20/5/v1/chat/completions"),
-            Some((20, std::time::Duration::from_millis(5)))
-        );
-        assert_eq!(super::sse_params("/json/v1/chat/completions"), None);
+/// What `cargo test --benches` checks (the bench has no test harness, so
+/// `#[test]` functions here would never run): SSE paths parse, and every
+/// `data:` line of every script is JSON (or `[DONE]`), each Anthropic event
+/// named by its `event:` line, as the real API does.
+pub fn self_check() -> Result<(), String> {
+    let params = sse_params("/sse/20/5/v1/chat/completions");
+    if params != Some((20, Duration::from_millis(5))) || sse_params("/json/v1/chat/completions").is_some() {
+        return Err(format!("sse_params: {params:?}"));
     }
+    for script in [&CHAT, &ANTHROPIC] {
+        let text = [script.first, script.chunk, script.last].concat();
+        for event in text.split("\n\n").filter(|e| !e.is_empty()) {
+            let data = event.lines().find_map(|l| l.strip_prefix("data: "));
+            let data = data.ok_or_else(|| format!("no data line in {event:?}"))?;
+            if data == "[DONE]" {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_str(data).map_err(|e| format!("{data}: {e}"))?;
+            if let Some(kind) = value["type"].as_str() {
+                if event.lines().next() != Some(format!("event: {kind}").as_str()) {
+                    return Err(format!("{kind} without its event line"));
+                }
+            }
+        }
+    }
+    for answer in [COMPLETION, MESSAGE] {
+        serde_json::from_str::<serde_json::Value>(answer).map_err(|e| format!("{answer}: {e}"))?;
+    }
+    Ok(())
 }

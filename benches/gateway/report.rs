@@ -136,6 +136,19 @@ fn verdict(ok: Option<bool>) -> &'static str {
 
 /// Prints both tables (markdown, ready for BENCHMARKS.md).
 pub fn print(r: &Value) {
+    // A run of the translation section alone has nothing for the main tables.
+    let others = r.as_object().is_some_and(|m| {
+        m.keys()
+            .any(|k| !matches!(k.as_str(), "run" | "load_after" | "translation"))
+    });
+    if others {
+        print_main(r);
+    }
+    crate::translation::print(r);
+    print_about(r);
+}
+
+fn print_main(r: &Value) {
     println!(
         "\n| figure | direct | nginx | tollgate | tollgate ÷ nginx | tollgate − nginx | tollgate − direct | target | |"
     );
@@ -379,6 +392,9 @@ fn print_single(r: &Value) {
         "",
         None,
     );
+}
+
+fn print_about(r: &Value) {
     let about = &r["run"];
     println!(
         "\nload average before {} / after {}; commit {}; {}",

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::procs::{Placement, Proc};
 use crate::setup::{tollgate_config, Bench, Kind, Tollgate, Via, CHUNKS, CHUNK_EVERY_MS};
-use crate::{report, variants, wrk, RunArgs};
+use crate::{report, translation, variants, wrk, RunArgs};
 
 pub fn main(args: RunArgs) -> i32 {
     match run(args) {
@@ -117,6 +117,9 @@ fn measure(bench: &Bench, results: &mut Map<String, Value>) -> Result<(), String
     }
     if want("streams") {
         results.insert("streams".into(), variants::streams(bench)?);
+    }
+    if want("translation") {
+        results.insert("translation".into(), translation::translation(bench)?);
     }
     Ok(())
 }

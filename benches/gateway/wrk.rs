@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::client::{chat_body, KEY};
+use crate::client::{Format, KEY};
 use crate::procs::{Placement, Proc};
 use crate::setup::Bench;
 
@@ -22,12 +22,40 @@ pub fn run(
     secs: u64,
     proxy: Option<&Proc>,
 ) -> Result<Value, String> {
+    let request = Load {
+        model,
+        format: Format::Chat,
+        stream: false,
+    };
+    run_as(bench, url, request, conns, secs, proxy)
+}
+
+/// What each request of a load run is: a small request for `model` in
+/// `format`, streamed or not.
+#[derive(Clone, Copy)]
+pub struct Load<'a> {
+    pub model: &'a str,
+    pub format: Format,
+    pub stream: bool,
+}
+
+/// [`run`] with a request in any format, streamed or not.
+pub fn run_as(
+    bench: &Bench,
+    url: &str,
+    request: Load<'_>,
+    conns: usize,
+    secs: u64,
+    proxy: Option<&Proc>,
+) -> Result<Value, String> {
+    let model = request.model;
     let cpu_before = proxy.map(Proc::cpu);
     let started = Instant::now();
     let child = match &bench.wrk {
         Some(wrk) => {
-            let script = bench.path(&format!("wrk-{model}.lua"));
-            std::fs::write(&script, lua(model)).map_err(|e| e.to_string())?;
+            let name = format!("wrk-{model}-{}-{}.lua", request.format.name(), request.stream);
+            let script = bench.path(&name);
+            std::fs::write(&script, lua(request)).map_err(|e| e.to_string())?;
             let mut command = Placement::command(bench.place.load.as_deref(), wrk);
             command
                 .args([
@@ -45,6 +73,10 @@ pub fn run(
         None => {
             let mut command = Placement::command(bench.place.load.as_deref(), &bench.exe);
             command.args(["load", "--url", url, "--model", model, "--conns", &conns.to_string()]);
+            command.args(["--format", request.format.name()]);
+            if request.stream {
+                command.arg("--stream");
+            }
             command.args(["--secs", &secs.to_string(), "--warmup", "20"]);
             command
         }
@@ -94,13 +126,17 @@ fn parse(stdout: &str) -> Option<Value> {
 
 /// A wrk script: POST the chat body with the master key; at the end, print
 /// requests, rate and exact latency percentiles as one JSON line.
-fn lua(model: &str) -> String {
-    let body = chat_body(model, false);
+fn lua(request: Load<'_>) -> String {
+    let body = request.format.body(request.model, request.stream);
+    let extra = request.format.header().map_or(String::new(), |(name, value)| {
+        format!("wrk.headers[\"{name}\"] = \"{value}\"\n")
+    });
     format!(
         r#"wrk.method = "POST"
 wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {KEY}"
+{extra}
 done = function(summary, latency, requests)
   local secs = summary.duration / 1e6
   local e = summary.errors
