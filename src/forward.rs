@@ -313,7 +313,10 @@ async fn attempt(
     let started = Instant::now();
     let stream = job.peek.stream;
     if plan == Plan::CountLocally {
-        let count = serde_json::json!({"input_tokens": translate::estimate_tokens(job.body)});
+        // The same estimate a translated answer states before the provider has.
+        let request =
+            protocol::anthropic::parse_count_request(job.body).map_err(|e| Failure::Client(translate::rejected(e)))?;
+        let count = serde_json::json!({"input_tokens": request.estimate_tokens()});
         return Ok(body::json(StatusCode::OK, Bytes::from(count.to_string())));
     }
     let upstream_model = deployment.upstream_for(name);

@@ -84,15 +84,6 @@ pub fn rejected(error: protocol::ProtocolError) -> GatewayError {
     }
 }
 
-/// An honest estimate of a request's input tokens, for token counting
-/// without an Anthropic upstream: one token per three bytes of the JSON body.
-/// It errs high on purpose (JSON's quotes and keys count too, and real
-/// tokenizers average about four bytes of English per token): a client that
-/// compacts its context by this count compacts early, never late.
-pub fn estimate_tokens(body: &[u8]) -> u64 {
-    (body.len() as u64).div_ceil(3)
-}
-
 /// A whole answer body, or `None` when it breaks off or passes `limit`.
 pub async fn read_whole(mut body: crate::body::GatewayBody, limit: usize) -> Option<Bytes> {
     use http_body_util::BodyExt;

@@ -142,8 +142,20 @@ async fn token_counts_pass_through_to_anthropic_and_are_estimated_elsewhere() {
     let estimated = post_json(&gw.url("/messages/count_tokens"), &[], body.clone()).await;
     assert_eq!(estimated.status, 200);
     let n = estimated.json()["input_tokens"].as_u64().unwrap();
-    // An estimate that errs high: never below one token per four bytes.
-    assert!(n >= body.to_string().len() as u64 / 4, "{n}");
+    // An estimate that errs high: at least a token per four bytes of text.
+    assert!(n >= "hello there".len() as u64 / 4 && n > 0, "{n}");
+    // An image counts at a flat rate, not by the size of its base64 text.
+    let image =
+        json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A".repeat(300_000)}});
+    body["messages"][0]["content"] = json!([{"type": "text", "text": "what is this?"}, image]);
+    let with_image = post_json(&gw.url("/messages/count_tokens"), &[], body.clone()).await;
+    let n = with_image.json()["input_tokens"].as_u64().unwrap();
+    assert!((1000..5000).contains(&n), "{n}");
+    // A body that is not a Messages request gets Anthropic's 400.
+    body["messages"][0]["content"] = json!(7);
+    let bad = post_json(&gw.url("/messages/count_tokens"), &[], body).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"]["type"], "invalid_request_error");
     assert_eq!(mock.calls().len(), 1, "the estimate asks no provider");
 }
 

@@ -11,4 +11,4 @@ pub use build::{build_request, GATEWAY_SIGNATURE_PREFIX};
 pub use decode::{decode_answer, stop_reason, Decoder};
 pub use encode::{answer_json, stop_reason_name, usage_json, Encoder};
 pub use replay::without_unsigned_thinking;
-pub use request::parse_request;
+pub use request::{parse_count_request, parse_request};

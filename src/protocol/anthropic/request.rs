@@ -16,19 +16,33 @@ use crate::protocol::ProtocolError;
 /// A Messages request, and a note for each thing it asked for that the
 /// hub cannot carry (server tools), for the caller to log or show.
 pub fn parse_request(body: &[u8]) -> Result<(Request, Vec<String>), ProtocolError> {
+    parse(body, true)
+}
+
+/// A token-counting request (`/v1/messages/count_tokens`): a Messages
+/// request that carries no `max_tokens`.
+pub fn parse_count_request(body: &[u8]) -> Result<Request, ProtocolError> {
+    parse(body, false).map(|(request, _)| request)
+}
+
+fn parse(body: &[u8], answered: bool) -> Result<(Request, Vec<String>), ProtocolError> {
     let root: Value = serde_json::from_slice(body).map_err(ProtocolError::json)?;
     let obj = root
         .as_object()
         .ok_or_else(|| ProtocolError::invalid("", "The request body must be a JSON object."))?;
-    let max_tokens = obj
-        .get("max_tokens")
-        .ok_or_else(|| ProtocolError::invalid("max_tokens", "Field required."))?
-        .as_u64()
-        .ok_or_else(|| ProtocolError::invalid("max_tokens", "Must be a positive integer."))?;
+    let max_tokens = match (obj.get("max_tokens"), answered) {
+        (None, true) => return Err(ProtocolError::invalid("max_tokens", "Field required.")),
+        (None, false) => None,
+        (Some(value), _) => Some(
+            value
+                .as_u64()
+                .ok_or_else(|| ProtocolError::invalid("max_tokens", "Must be a positive integer."))?,
+        ),
+    };
     let mut notes = Vec::new();
     let mut request = Request {
         model: obj.get("model").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        max_tokens: Some(max_tokens),
+        max_tokens,
         stream: obj.get("stream").and_then(Value::as_bool).unwrap_or(false),
         temperature: obj.get("temperature").and_then(Value::as_f64),
         top_p: obj.get("top_p").and_then(Value::as_f64),
