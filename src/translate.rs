@@ -111,6 +111,9 @@ pin_project_lite::pin_project! {
         translator: protocol::Translator,
         #[pin]
         keepalive: tokio::time::Sleep,
+        // When the upstream last sent bytes (or a keepalive went out): the
+        // timer is moved only when it fires, not on every chunk.
+        last: tokio::time::Instant,
         usage: Arc<UsageCell>,
         // The client's opening event, sent before the first upstream chunk.
         opening: Option<Bytes>,
@@ -125,6 +128,7 @@ impl<B> Translated<B> {
             inner,
             translator,
             keepalive: tokio::time::sleep(KEEPALIVE),
+            last: tokio::time::Instant::now(),
             usage,
             opening,
             done: false,
@@ -154,7 +158,7 @@ where
                     let Ok(data) = frame.into_data() else {
                         continue; // upstream trailers mean nothing to another format
                     };
-                    this.keepalive.as_mut().reset(tokio::time::Instant::now() + KEEPALIVE);
+                    *this.last = tokio::time::Instant::now();
                     this.translator.feed(&data)
                 }
                 Poll::Ready(Some(Err(error))) => {
@@ -176,7 +180,15 @@ where
                     if this.keepalive.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    this.keepalive.as_mut().reset(tokio::time::Instant::now() + KEEPALIVE);
+                    let now = tokio::time::Instant::now();
+                    let due = *this.last + KEEPALIVE;
+                    if now < due {
+                        // Bytes came since the timer was set: wait out the rest.
+                        this.keepalive.as_mut().reset(due);
+                        continue;
+                    }
+                    *this.last = now;
+                    this.keepalive.as_mut().reset(now + KEEPALIVE);
                     match this.translator.keepalive() {
                         Some(ping) => ping,
                         None => continue,
