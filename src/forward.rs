@@ -369,7 +369,8 @@ async fn attempt(
         _ => body,
     };
     let passthrough = translation.is_none();
-    let token = upstream::credential(deployment, job.upstream, started + deployment.timeout)
+    let deadline = started + deployment.timeout;
+    let token = upstream::credential(deployment, job.upstream, deadline)
         .await
         .map_err(Failure::Unreachable)?;
     let request = || {
@@ -386,7 +387,6 @@ async fn attempt(
         request
     };
     let busy = Busy::start(deployment);
-    let deadline = started + deployment.timeout;
     let first_limit = if stream {
         deployment.stream_timeout
     } else {
