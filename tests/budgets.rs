@@ -436,14 +436,38 @@ fn wrong_amounts_and_periods_name_their_key() {
 }
 
 #[test]
+fn a_budget_for_a_provider_the_list_does_not_use_is_ignored_with_a_warning() {
+    // LiteLLM's provider_budget_routing.md example budgets five providers for
+    // a list of one: it must start, each unused one named in a warning.
+    let loaded = load(
+        &format!(
+            "{MODELS}router_settings:\n  provider_budget_config:\n    openai: {{budget_limit: 10, time_period: 1d}}\n    anthropic: {{budget_limit: 100, time_period: 10d}}\n    vertex_ai: {{budget_limit: 100, time_period: 12d}}\n"
+        ),
+        Path::new("."),
+    )
+    .expect("loads");
+    for provider in ["anthropic", "vertex_ai"] {
+        assert!(
+            loaded.warnings.iter().any(|w| w.contains(&format!(
+                "provider_budget_config.{provider}: no model_list entry uses provider `{provider}` (in use: openai); this budget is ignored"
+            ))),
+            "{provider}: {:#?}",
+            loaded.warnings
+        );
+    }
+    let scopes: Vec<_> = loaded.config.budgets.budgets.iter().map(|s| s.scope.clone()).collect();
+    assert_eq!(scopes, vec![Scope::Provider("openai".into())]);
+}
+
+#[test]
 fn budgets_on_things_that_do_not_exist_are_refused() {
     let p = problems(&format!(
-        "{MODELS}router_settings:\n  provider_budget_config:\n    anthropic:\n      budget_limit: 10\n      time_period: 1d\n"
+        "{MODELS}router_settings:\n  provider_budget_config:\n    opneai:\n      budget_limit: 10\n      time_period: 1d\n"
     ));
     has(
         &p,
-        "router_settings.provider_budget_config.anthropic",
-        "no model_list entry uses provider `anthropic` (in use: openai)",
+        "router_settings.provider_budget_config.opneai",
+        "no model_list entry uses provider `opneai` (in use: openai)",
     );
     let p = problems(&format!(
         "{MODELS}router_settings:\n  provider_budget_config:\n    openai:\n      budget_limit: 10\n      time_period: 1d\n      limit: 3\n"

@@ -177,13 +177,17 @@ fn providers(config: Option<Value>, known: &Known, specs: &mut Vec<Spec>, report
         let at = format!("{at}.{provider}");
         if !in_use.contains(provider.as_str()) {
             let listed: Vec<&str> = in_use.iter().copied().collect();
-            report.problem(
-                &at,
-                format!(
-                    "no model_list entry uses provider `{provider}` (in use: {})",
-                    listed.join(", ")
-                ),
+            let message = format!(
+                "no model_list entry uses provider `{provider}` (in use: {})",
+                listed.join(", ")
             );
+            // LiteLLM's own example budgets providers the list does not use;
+            // a name that is no provider at all is a typo.
+            if is_litellm_provider(&provider) {
+                report.note(format!("{at}: {message}; this budget is ignored"));
+            } else {
+                report.problem(&at, message);
+            }
             continue;
         }
         let Value::Object(mut entry) = entry else {
@@ -204,6 +208,11 @@ fn providers(config: Option<Value>, known: &Known, specs: &mut Vec<Spec>, report
             specs.push(spec);
         }
     }
+}
+
+/// A provider LiteLLM knows, whether or not tollgate speaks it.
+fn is_litellm_provider(name: &str) -> bool {
+    crate::providers::provider(name).is_some() || crate::providers::unsupported(&format!("{name}/m")).is_some()
 }
 
 /// One of two spellings of a key; both at once is a problem.
