@@ -201,6 +201,8 @@ pub const LITELLM_PARAMS: &[&str] = &[
     "mock_tool_calls",
     "modalities",
     "model",
+    // Bedrock's provisioned-throughput or inference-profile ARN (LiteLLM's bedrock.md).
+    "model_id",
     "model_info",
     "n",
     "no-log",
@@ -235,6 +237,8 @@ pub const LITELLM_PARAMS: &[&str] = &[
     "posthog_api_url",
     "prediction",
     "presence_penalty",
+    // The project of LiteLLM's watsonx provider.
+    "project_id",
     "prompt_id",
     "prompt_label",
     "prompt_variables",

@@ -117,11 +117,24 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
 
 #[test]
 fn unknown_entry_keys_warn_and_entry_limits_are_read() {
-    let loaded = load(&format!("{ONE}      tiemout: 5\n      project_id: p\n    rpm: 7\n")).unwrap();
+    let loaded = load(&format!(
+        "{ONE}      tiemout: 5\n      project_id: p\n      model_id: arn\n    rpm: 7\n"
+    ))
+    .unwrap();
     let w = loaded.warnings.join("\n");
     assert!(w.contains("model_list[0]: unknown key `litellm_params.tiemout`"), "{w}");
     assert!(w.contains("did you mean `litellm_params.timeout`?"), "{w}");
     assert!(w.contains("`litellm_params.project_id`"), "{w}");
+    // LiteLLM's own (watsonx's project, Bedrock's inference profile), not unknown keys.
+    for key in ["project_id", "model_id"] {
+        assert!(
+            w.contains(&format!(
+                "`litellm_params.{key}` (in model_list[0]) is a LiteLLM setting"
+            )),
+            "{w}"
+        );
+        assert!(!w.contains(&format!("unknown key `litellm_params.{key}`")), "{w}");
+    }
     assert_eq!(loaded.config.deployments[0].rpm, Some(7));
 }
 
