@@ -231,7 +231,9 @@ def extract(checkout, out):
 
 def main():
     args = sys.argv[1:]
-    if args[:1] == ["--extract"] and len(args) == 3:
+    if args[:1] == ["--extract"]:
+        if len(args) != 3:
+            sys.exit(__doc__)
         return extract(args[1], args[2])
     listing = "--list" in args
     args = [a for a in args if a != "--list"]
