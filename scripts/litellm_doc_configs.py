@@ -27,9 +27,10 @@ entry it could not serve, so there "strict" equals "loaded".
 Prints, per source and in total: configs, how many load (check exits 0),
 how many pass --strict, how many PyYAML itself rejects (LiteLLM reads its
 config with yaml.safe_load, so those fail in LiteLLM too), then the most
-common first problem of the configs that do not load and the providers of
-the entries that keep the loaded ones from passing --strict. --list adds one
-line per config: load/strict status, then its first problem.
+common first problem of the configs that do not load, and why entries of the
+loaded ones are disabled (a provider tollgate does not speak, or an entry it
+cannot serve), which keeps them from passing --strict. --list adds one line
+per config: load/strict status, then its first problem.
 
 --extract writes the pages listed in DOCS_PAGES, each at its recorded commit
 (`git show COMMIT:PATH` in a clone of BerriAI/litellm), to OUT_DIR/proxy and
@@ -48,7 +49,10 @@ import zipfile
 FENCE = re.compile(r"^([ \t]*)```(?:yaml|yml)\b[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
 TOP_MODEL_LIST = re.compile(r"^model_list\s*:", re.M)
 ENV_REF = re.compile(r"os\.environ/([A-Za-z0-9_]+)")
-DISABLED = re.compile(r"disabled: provider `([^`]+)`")
+# Why an entry loaded disabled, from check's warnings: a provider tollgate
+# does not speak, or (newer tollgate) a setting it cannot serve with.
+UNSUPPORTED = re.compile(r"provider `([^`]+)` is a LiteLLM provider tollgate does not support")
+UNSERVABLE = re.compile(r"cannot be served \((.*)\); the entry is loaded disabled")
 
 # The 43 pages of LiteLLM's docs (repo BerriAI/litellm) whose model_list
 # blocks docs/litellm-compat.md measures: 16 proxy pages about the config
@@ -183,8 +187,8 @@ def check(binary, text, strict_supported):
         code, out = run_check(binary, path, env, strict=True)
         if code == 0:
             return True, True, ""
-        providers = sorted(set(DISABLED.findall(out)))
-        return True, False, "disabled: " + ", ".join(providers) if providers else first_problem(out, path)
+        reasons = sorted(set(UNSUPPORTED.findall(out)) | {f"entry: {r}" for r in UNSERVABLE.findall(out)})
+        return True, False, "disabled: " + ", ".join(reasons) if reasons else first_problem(out, path)
 
 
 def first_problem(output, path):
@@ -272,7 +276,7 @@ def main():
     for reason, count in load_reasons.most_common(15):
         print(f"  {count:4}  {reason}")
     if strict_reasons:
-        print("providers of the disabled entries in configs that load but fail --strict:")
+        print("why entries are disabled in configs that load but fail --strict (provider not spoken, or entry:):")
         for provider, count in strict_reasons.most_common():
             print(f"  {count:4}  {provider}")
 
