@@ -5,7 +5,7 @@
 # tollgate in release, runs, prints the tables and writes
 # $CARGO_TARGET_DIR/bench/gateway.json (see BENCHMARKS.md).
 #
-#   scripts/bench.sh                 # everything (about 6 minutes)
+#   scripts/bench.sh                 # everything (about 7 minutes)
 #   scripts/bench.sh --quick         # a short pass to try the harness
 #   scripts/bench.sh --only latency,throughput --rounds 5
 #   scripts/bench.sh --only translation --rounds 5   # Anthropic / Responses vs chat

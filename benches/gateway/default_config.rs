@@ -304,7 +304,12 @@ fn print_vs(d: &Value, columns: &[Value], key: &str, title: &str) {
             label.to_string()
         }
     };
-    let names: Vec<&String> = map.keys().collect();
+    // The columns' order (the map's own is alphabetical).
+    let names: Vec<&str> = columns
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .filter(|n| map.contains_key(*n))
+        .collect();
     let heads: Vec<String> = names.iter().map(|n| label(n)).collect();
     let judged = !peers && map.contains_key("tollgate");
     let tail = if judged { " target (tollgate) | |" } else { "" };
@@ -346,8 +351,10 @@ fn print_vs(d: &Value, columns: &[Value], key: &str, title: &str) {
             |x| x <= P99_OVER_NGINX_MAX,
         ),
     ];
+    let blank = if judged { " | |" } else { "" };
     for (what, field_name, digits, target, check) in figures {
-        let value = |n: &str| field(&map[n], &format!("/{field_name}"));
+        let pointer = format!("/{field_name}");
+        let value = |n: &str| map.get(n).and_then(|v| field(v, &pointer));
         let cells: Vec<String> = names.iter().map(|n| num(value(n), digits)).collect();
         let tail = if judged {
             let verdict = match value("tollgate").map(check) {
@@ -360,5 +367,17 @@ fn print_vs(d: &Value, columns: &[Value], key: &str, title: &str) {
             String::new()
         };
         println!("| {what} | {} |{tail}", cells.join(" | "));
+        // Unpinned, a round's figures depend on where the scheduler put the
+        // processes (see BENCHMARKS.md): show the spread behind the median.
+        let each = |n: &str| {
+            let rounds = map.get(n).and_then(|v| v["rounds"].as_array())?;
+            let values: Vec<String> = rounds.iter().map(|r| num(field(r, &pointer), digits)).collect();
+            (values.len() > 1).then(|| values.join(" / "))
+        };
+        let cells: Vec<Option<String>> = names.iter().map(|n| each(n)).collect();
+        if cells.iter().any(Option::is_some) {
+            let cells: Vec<String> = cells.into_iter().map(Option::unwrap_or_default).collect();
+            println!("| … each round | {} |{blank}", cells.join(" | "));
+        }
     }
 }
