@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::client::chat_body;
-use crate::procs::{free_port, http_status, wait_ok, Placement, Proc};
-use crate::setup::{Bench, Kind};
+use crate::procs::{free_port, http_status, Placement, Proc};
+use crate::setup::{log_tail, Bench, Kind};
 
 /// The peers this harness can configure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,25 +106,37 @@ pub fn start(bench: &Bench, peer: &Peer, mock_port: u16, cpus: Option<&str>, tag
     let log = bench.path(&format!("{name}.log"));
     let mut command = Placement::command(cpus, &peer.binary);
     command.arg("-f").arg(&config);
-    // Its addresses come from the file, not from a caller's environment.
-    for var in ["ADMIN_ADDR", "STATS_ADDR", "READINESS_ADDR", "RUST_LOG"] {
+    // Its addresses come from the file, and its thread count from the CPUs it
+    // may use (one when pinned to one), not from a caller's environment.
+    for var in [
+        "ADMIN_ADDR",
+        "STATS_ADDR",
+        "READINESS_ADDR",
+        "WORKER_THREADS",
+        "CPU_LIMIT",
+        "RUST_LOG",
+    ] {
         command.env_remove(var);
     }
     let started = Instant::now();
-    let proc = Proc::spawn(command, &log).map_err(|e| format!("cannot start {}: {e}", peer.kind.name()))?;
+    let mut proc = Proc::spawn(command, &log).map_err(|e| format!("cannot start {}: {e}", peer.kind.name()))?;
     let failed = || {
+        let config = std::fs::read_to_string(&config).unwrap_or_default();
         format!(
-            "{} did not start; see {} and {}",
+            "{} did not start with this config:\n{config}its log {}",
             peer.kind.name(),
-            log.display(),
-            config.display()
+            log_tail(&log)
         )
     };
-    wait_ok(ready_port, "/healthz/ready", started, Duration::from_secs(20)).ok_or_else(failed)?;
-    // Ready means listening; a 200 through the route means the config does what we want.
+    // Ready, then a 200 through the route: the config does what we want.
     let body = chat_body(Kind::Json.model(), false);
-    while http_status(port, "POST", "/v1/chat/completions", &body) != Some(200) {
-        if started.elapsed() > Duration::from_secs(20) {
+    let serving = || {
+        http_status(ready_port, "GET", "/healthz/ready", "") == Some(200)
+            && http_status(port, "POST", "/v1/chat/completions", &body) == Some(200)
+    };
+    while !serving() {
+        // A config it rejects ends the process: say so at once.
+        if !proc.alive() || started.elapsed() > Duration::from_secs(20) {
             return Err(failed());
         }
         std::thread::sleep(Duration::from_millis(5));

@@ -177,7 +177,7 @@ impl Bench {
         let started = Instant::now();
         let proc = Proc::spawn(command, &log).map_err(|e| format!("cannot start tollgate: {e}"))?;
         let ready_after = wait_ok(port, "/health/liveliness", started, Duration::from_secs(20))
-            .ok_or_else(|| format!("tollgate did not start; see {}", log.display()))?;
+            .ok_or_else(|| format!("tollgate did not start: {}", log_tail(&log)))?;
         Ok(Tollgate {
             proc,
             port,
@@ -214,6 +214,15 @@ impl Bench {
         wait_ok(port, "/ready", Instant::now(), Duration::from_secs(10)).ok_or("nginx did not start")?;
         Ok(Some((proc, port)))
     }
+}
+
+/// The last lines of a child's log, for an error message: the temporary
+/// folder that holds the log is gone once the run stops.
+pub fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join("\n");
+    format!("{}:\n{tail}", log.display())
 }
 
 /// Telemetry variables cleared from tollgate's environment unless a run sets them.
