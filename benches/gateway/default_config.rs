@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 
 use crate::client::Format;
 use crate::peers::{self, RunningPeer};
-use crate::procs::Proc;
+use std::time::{Duration, Instant};
+
+use crate::procs::{free_port, wait_ok, Placement, Proc};
 use crate::report::medians;
 use crate::run::client_on;
 use crate::setup::{tollgate_config, Bench, Kind, Tollgate, Via};
@@ -40,6 +42,9 @@ struct Running {
     tollgate: Tollgate,
     variants: Vec<(String, Tollgate)>,
     peers: Vec<RunningPeer>,
+    /// The bare hyper proxy (`bare.rs`) on a multi-threaded runtime and
+    /// thread-per-core: the framework's floor under each of tollgate's designs.
+    bare: Vec<(&'static str, &'static str, Proc, u16)>,
 }
 
 /// The whole section; its results go under `default` in gateway.json.
@@ -95,6 +100,28 @@ fn start(bench: &Bench, peers: &[peers::Peer]) -> Result<Running, String> {
     for peer in peers {
         running_peers.push(peers::start(bench, peer, mock_port, None, "default")?);
     }
+    let mut bare = Vec::new();
+    if bench.args.default_bare {
+        for (name, label, extra) in [
+            ("bare-multi-thread", "bare hyper proxy, multi-thread", None),
+            ("bare-per-core", "bare hyper proxy, per-core", Some("--per-core")),
+        ] {
+            let port = free_port();
+            let mut command = Placement::command(None, &bench.exe);
+            command.args([
+                "bare",
+                "--port",
+                &port.to_string(),
+                "--upstream",
+                &mock_port.to_string(),
+            ]);
+            command.args(extra);
+            let proc = Proc::spawn(command, &bench.path(&format!("default-{name}.log"))).map_err(|e| e.to_string())?;
+            wait_ok(port, "/ready", Instant::now(), Duration::from_secs(10))
+                .ok_or_else(|| format!("the {label} did not start"))?;
+            bare.push((name, label, proc, port));
+        }
+    }
     Ok(Running {
         _mock: mock,
         mock_port,
@@ -102,6 +129,7 @@ fn start(bench: &Bench, peers: &[peers::Peer]) -> Result<Running, String> {
         tollgate,
         variants,
         peers: running_peers,
+        bare,
     })
 }
 
@@ -132,6 +160,14 @@ fn columns(r: &Running) -> Vec<Column<'_>> {
             args,
             t,
         ));
+    }
+    for (name, label, proc, port) in &r.bare {
+        columns.push(Column {
+            name: (*name).into(),
+            about: json!({ "name": name, "label": label, "threads": proc.threads() }),
+            url: url(Via::Nginx, *port),
+            proc: Some(proc),
+        });
     }
     for peer in &r.peers {
         columns.push(Column {

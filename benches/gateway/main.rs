@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// "--worker-threads 2"` (split on whitespace; repeat for more columns).
     #[arg(long = "default-variant", value_name = "ARGS", allow_hyphen_values = true)]
     pub default_variants: Vec<String>,
+    /// Also put the bare hyper proxy in the `default` section, on a
+    /// multi-threaded runtime and thread-per-core: the framework's floor
+    /// under each design.
+    #[arg(long)]
+    pub default_bare: bool,
     /// A peer gateway's binary, as `KIND=PATH`: its config is generated and
     /// it joins the `default` and `floor` sections. Kinds: `agentgateway`
     /// (an OpenAI AI backend) and `agentgateway-http` (a plain HTTP backend).

@@ -100,6 +100,12 @@ impl Listeners {
         self.shared
     }
 
+    /// The sockets, one per core, for a server of one's own (the bench's
+    /// bare proxy serves on them the way tollgate does).
+    pub fn into_sockets(self) -> Vec<std::net::TcpListener> {
+        self.sockets
+    }
+
     /// The first socket as a listener of the current runtime, for serving
     /// on one multi-threaded runtime; the others are closed.
     pub fn into_single(self) -> io::Result<TcpListener> {
