@@ -15,7 +15,7 @@ use super::provider_setup;
 use super::raw;
 use super::resolve::Resolver;
 use super::routing::Defaults;
-use super::Deployment;
+use super::{Deployment, DisabledReason};
 use crate::protocol::Format;
 use crate::providers::{self, Endpoint, Provider, Wire};
 use crate::request::defaults::RequestDefault;
@@ -121,6 +121,26 @@ const REQUEST_DEFAULT_KEYS: &[&str] = &[
     "user",
 ];
 
+/// Where an entry sits, and the defaults it inherits.
+struct Place<'a> {
+    index: usize,
+    at: &'a str,
+    defaults: &'a Defaults,
+}
+
+/// One entry: a `Deployment`, or `None` when it is broken (a problem: the
+/// config fails) or cannot be served (it is pushed to `report.disabled`).
+///
+/// The rule for which: what LiteLLM would meet only when the entry is
+/// called makes just that entry unservable, as LiteLLM starts and fails
+/// only that model at call time. That is a provider tollgate does not speak,
+/// an `api_base` that is missing (no default, no variable) or not an
+/// http(s) URL, an `os.environ/` variable that is not set, a credential or
+/// header value a header cannot carry, Azure settings it cannot use. What
+/// is wrong in the file's shape stays a problem: a value of the wrong
+/// type, a number out of bounds, an empty `model_name`, a header name that is
+/// not one, a provider nobody has (a typo), and an unreadable `file:`
+/// secret (so a reload mid-rotation keeps the running config).
 fn deployment(
     entry: Value,
     index: usize,
@@ -153,9 +173,104 @@ fn deployment(
     }
     let request_defaults = take_request_defaults(&mut entry, at, report);
     let entry: raw::ModelEntry = typed(Value::Object(entry), at, report)?;
-    let params = entry.litellm_params;
-    let before = report.problems.len();
+    let before = (report.problems.len(), report.unservable.len());
+    let model_name: Arc<str> = Arc::from(entry.model_name.trim());
+    let (provider, unsupported) = provider_of(&entry.litellm_params.model, at, resolver, report);
+    let label = unsupported.or(provider.as_ref().map(|p| p.0.name));
+    let place = Place { index, at, defaults };
+    let built = build(entry, request_defaults, provider, &place, resolver, report);
+    if report.problems.len() > before.0 {
+        // The config fails; what else is wrong with this entry shows once that is fixed.
+        report.unservable.truncate(before.1);
+        return None;
+    }
+    let reasons = report.unservable.split_off(before.1);
+    let reason = match (unsupported, reasons.is_empty()) {
+        (None, true) => return built,
+        (Some(_), _) => DisabledReason::ProviderNotSupported,
+        (None, false) => {
+            let each: Vec<String> = reasons.iter().map(|p| unservable_reason(p, at)).collect();
+            report.note(format!(
+                "{at}: cannot be served ({}); the entry is loaded disabled (its requests get a 501)",
+                each.join("; ")
+            ));
+            DisabledReason::Unservable(Arc::from(each.first().map_or("", String::as_str)))
+        }
+    };
+    report.disabled.push(super::Disabled {
+        model_name,
+        index,
+        provider: label.unwrap_or("unknown"),
+        reason,
+    });
+    None
+}
 
+/// A problem as a disabled entry's reason: its key path inside the entry
+/// and its sentence (which quotes no value).
+fn unservable_reason(problem: &super::Problem, at: &str) -> String {
+    let field = problem.at.strip_prefix(at).unwrap_or(&problem.at).trim();
+    match field {
+        "" => problem.message.clone(),
+        field => format!("{field}: {}", problem.message),
+    }
+}
+
+/// The entry's provider and upstream model, or the LiteLLM provider
+/// tollgate does not speak yet that it names (noted; the entry loads disabled).
+fn provider_of(
+    model: &str,
+    at: &str,
+    resolver: &mut Resolver,
+    report: &mut Report,
+) -> (Option<(&'static Provider, String)>, Option<&'static str>) {
+    let model_at = format!("{at} litellm_params.model");
+    let model = match resolver.resolve(model) {
+        Ok(model) => model,
+        Err(e) => {
+            report.unresolved(model_at, model, e);
+            return (None, None);
+        }
+    };
+    match providers::parse_model_found(&model) {
+        Ok((provider, upstream, found)) => {
+            if found == providers::Found::Inferred {
+                report.note(format!(
+                    "{at}: provider `{}` inferred for a model named without one, from the bundled model table",
+                    provider.name
+                ));
+            }
+            (Some((provider, with_model_prefix(provider, upstream))), None)
+        }
+        // The others still serve; this one answers 501 (LiteLLM would serve it).
+        Err(e) => match providers::unsupported(&model) {
+            Some(provider) => {
+                report.note(format!(
+                    "{at}: provider `{provider}` is a LiteLLM provider tollgate does not support yet; the entry is loaded disabled (its requests get a 501)"
+                ));
+                (None, Some(provider))
+            }
+            None => {
+                report.problem(model_at, model_problem(&model, e));
+                (None, None)
+            }
+        },
+    }
+}
+
+/// The rest of an entry, once its provider is known (or known to be
+/// missing): each field is checked even when an earlier one failed, so one
+/// run reports every problem.
+fn build(
+    entry: raw::ModelEntry,
+    request_defaults: Vec<RequestDefault>,
+    provider: Option<(&'static Provider, String)>,
+    place: &Place<'_>,
+    resolver: &mut Resolver,
+    report: &mut Report,
+) -> Option<Deployment> {
+    let Place { index, at, defaults } = *place;
+    let params = entry.litellm_params;
     let model_name = entry.model_name.trim();
     if model_name.is_empty() {
         report.problem(at, "model_name is empty");
@@ -163,37 +278,9 @@ fn deployment(
     let resolve = |resolver: &mut Resolver, field: &str, raw: &str, report: &mut Report| {
         resolver
             .resolve(raw)
-            .map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e))
+            .map_err(|e| report.unresolved(format!("{at} litellm_params.{field}"), raw, e))
             .ok()
     };
-    // Each field is checked even when an earlier one failed, so one run reports every problem.
-    let provider = resolve(resolver, "model", &params.model, report).and_then(|model| {
-        providers::parse_model_found(&model)
-            .map(|(provider, upstream, found)| {
-                if found == providers::Found::Inferred {
-                    report.note(format!(
-                        "{at}: provider `{}` inferred for a model named without one, from the bundled model table",
-                        provider.name
-                    ));
-                }
-                (provider, with_model_prefix(provider, upstream))
-            })
-            .map_err(|e| match providers::unsupported(&model) {
-                // The others still serve; this one answers 501 (LiteLLM would serve it).
-                Some(provider) => {
-                    report.note(format!(
-                        "{at}: provider `{provider}` is a LiteLLM provider tollgate does not support yet; the entry is loaded disabled (its requests get a 501)"
-                    ));
-                    report.disabled.push(super::Disabled {
-                        model_name: Arc::from(entry.model_name.trim()),
-                        index,
-                        provider,
-                    });
-                }
-                None => report.problem(format!("{at} litellm_params.model"), model_problem(&model, e)),
-            })
-            .ok()
-    });
     // LiteLLM's `openai/chat_completions/<model>` says "chat only" in the name.
     let (provider, chat_only_prefix) = match provider {
         Some((p, upstream)) if p.wire == Wire::OpenAi && upstream.starts_with("chat_completions/") => {
@@ -218,7 +305,7 @@ fn deployment(
                 Some(default) => Some(default.to_string()),
                 None => {
                     let message = format!("provider `{}` needs an api_base", provider.name);
-                    report.problem(format!("{at} litellm_params.api_base"), message);
+                    report.unservable(format!("{at} litellm_params.api_base"), message);
                     None
                 }
             },
@@ -228,7 +315,7 @@ fn deployment(
     let urls_wire = provider.as_ref().map_or(Wire::OpenAi, |p| p.0.wire);
     let urls = base.and_then(|base| {
         upstream_urls(&base, urls_wire)
-            .map_err(|e| report.problem(format!("{at} litellm_params.api_base"), e))
+            .map_err(|e| report.unservable(format!("{at} litellm_params.api_base"), e))
             .ok()
     });
 
@@ -247,14 +334,17 @@ fn deployment(
                 report.problem(where_, "must be a string");
                 continue;
             };
+            // A bad name is the file's; a bad value may be a variable's.
+            let name = header_name(name).map_err(|e| report.problem(where_.clone(), e));
             let Some(value) = resolve(resolver, field, &value, report) else {
                 continue;
             };
-            match header(name, &value) {
-                Ok((n, v)) => {
-                    headers.insert(n, v);
+            match (name, sensitive_value(&value)) {
+                (Ok(name), Ok(value)) => {
+                    headers.insert(name, value);
                 }
-                Err(e) => report.problem(where_, e),
+                (Ok(_), Err(e)) => report.unservable(where_, e),
+                (Err(()), _) => {}
             }
         }
     }
@@ -306,7 +396,7 @@ fn deployment(
                     Some((auth_name, value))
                 }
                 Err(_) => {
-                    report.problem(
+                    report.unservable(
                         format!("{at} litellm_params.api_key"),
                         "holds characters a header cannot carry",
                     );
@@ -331,9 +421,6 @@ fn deployment(
         params.use_chat_completions_api,
         chat_only_prefix,
     );
-    if report.problems.len() > before {
-        return None;
-    }
     let base_model = entry
         .model_info
         .as_ref()
@@ -458,15 +545,20 @@ pub(super) fn upstream_urls(base: &str, wire: Wire) -> Result<([Uri; 6], String)
     Ok((urls, host))
 }
 
-/// A configured header, its value marked sensitive so it is never logged.
-fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+/// A configured header's name.
+fn header_name(name: &str) -> Result<HeaderName, String> {
     let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "is not a valid header name".to_string())?;
     if RESERVED_HEADERS.contains(&name.as_str()) {
         return Err("is set by the gateway itself and cannot be configured".into());
     }
+    Ok(name)
+}
+
+/// A configured header's value, marked sensitive so it is never logged.
+fn sensitive_value(value: &str) -> Result<HeaderValue, String> {
     let mut value = HeaderValue::from_str(value).map_err(|_| "is not a valid header value".to_string())?;
     value.set_sensitive(true);
-    Ok((name, value))
+    Ok(value)
 }
 
 /// LiteLLM reads entry-level `rpm`/`tpm` as the deployment's own: moved into
