@@ -18,7 +18,7 @@ use super::routing::Defaults;
 use super::{Deployment, DisabledReason};
 use crate::protocol::Format;
 use crate::providers::{self, Endpoint, Provider, Wire};
-use crate::request::defaults::RequestDefault;
+use crate::request::defaults::RequestDefaults;
 use crate::secret::Secret;
 use crate::spend;
 
@@ -263,7 +263,7 @@ fn provider_of(
 /// run reports every problem.
 fn build(
     entry: raw::ModelEntry,
-    request_defaults: Vec<RequestDefault>,
+    request_defaults: RequestDefaults,
     provider: Option<(&'static Provider, String)>,
     place: &Place<'_>,
     resolver: &mut Resolver,
@@ -607,20 +607,16 @@ fn env_fallback(provider: &Provider, which: Var, resolver: &Resolver, at: &str, 
 }
 
 /// Takes the request defaults out of `litellm_params`, in key order.
-fn take_request_defaults(
-    entry: &mut serde_json::Map<String, Value>,
-    at: &str,
-    report: &mut Report,
-) -> Vec<RequestDefault> {
+fn take_request_defaults(entry: &mut serde_json::Map<String, Value>, at: &str, report: &mut Report) -> RequestDefaults {
     let Some(Value::Object(params)) = entry.get_mut("litellm_params") else {
-        return vec![];
+        return RequestDefaults::default();
     };
     let mut out = Vec::new();
     for key in REQUEST_DEFAULT_KEYS {
         match (params.remove(*key), *key) {
             (None | Some(Value::Null), _) => {}
             (Some(Value::Object(extra)), "extra_body") => {
-                out.extend(extra.iter().map(|(k, v)| RequestDefault::new(k, v)));
+                out.extend(extra.into_iter().map(|(k, v)| (k, v, true)));
             }
             (Some(other), "extra_body") => {
                 report.problem(
@@ -628,8 +624,8 @@ fn take_request_defaults(
                     format!("must be a mapping, found {}", kind(&other)),
                 );
             }
-            (Some(value), key) => out.push(RequestDefault::new(key, &value)),
+            (Some(value), key) => out.push((key.to_string(), value, false)),
         }
     }
-    out
+    RequestDefaults::new(&out)
 }

@@ -250,8 +250,9 @@ pub struct Deployment {
     /// Answer with this text instead of calling the provider.
     pub mock_response: Option<Arc<str>>,
     /// Request fields from `litellm_params` (`max_tokens`, `temperature`,
-    /// `extra_body`'s members, ...) sent when the client did not send them.
-    pub request_defaults: Vec<crate::request::defaults::RequestDefault>,
+    /// `extra_body`'s members, ...) sent when the client did not send them,
+    /// in each upstream format's own terms.
+    pub request_defaults: crate::request::defaults::RequestDefaults,
     /// USD prices per token: the bundled table's, or the entry's own;
     /// `None` when unknown (counted as unpriced, never as free).
     pub price: Option<crate::spend::Price>,

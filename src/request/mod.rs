@@ -3,6 +3,7 @@
 //! steer the gateway, and splice in the upstream model name (and, for a
 //! stream, the request for usage) without re-serialising.
 
+mod default_formats;
 pub mod defaults;
 
 use std::fmt;
