@@ -374,6 +374,11 @@ async fn attempt(
         None => with_defaults(body, upstream_defaults),
         Some(_) => with_defaults_unless_sent(body, upstream_defaults, job.body),
     };
+    // Fields the provider knows by another name (Mistral's `random_seed`).
+    let body = match endpoint {
+        Endpoint::ChatCompletions => crate::request::rename::renamed(body, deployment.param_renames),
+        _ => body,
+    };
     let passthrough = translation.is_none();
     let deadline = started + deployment.timeout;
     let token = upstream::credential(deployment, job.upstream, deadline)

@@ -152,3 +152,37 @@ async fn text_completions_get_only_their_own_fields() {
         r#"{"top_k":5,"max_tokens":64,"seed":7,"stop":"END","temperature":0.2,"user":"u1","model":"up","prompt":"hi"}"#
     );
 }
+
+#[tokio::test]
+async fn fields_a_provider_knows_by_another_name_are_renamed() {
+    let mock = Mock::start().await;
+    let yaml = format!(
+        "model_list:\n  - model_name: mistral\n    litellm_params: {{model: mistral/mistral-large, api_base: {base}}}\n  - model_name: poe\n    litellm_params: {{model: poe/bot, api_base: {base}, max_completion_tokens: 50}}\n  - model_name: groq\n    litellm_params: {{model: groq/llama, api_base: {base}}}\n",
+        base = mock.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let body = |model: &str| {
+        format!(
+            r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}],"max_completion_tokens": 64,"seed":7}}"#
+        )
+    };
+    let post = |body: String| {
+        let url = gw.url("/v1/chat/completions");
+        async move { send("POST", &url, &[("content-type", "application/json")], body).await }
+    };
+    assert_eq!(post(body("mistral")).await.status, 200);
+    assert_eq!(
+        sent(&mock),
+        r#"{"model":"mistral-large","messages":[{"role":"user","content":"hi"}],"max_tokens":64,"random_seed":7}"#
+    );
+    // A default in the old name is renamed too; the rest stays as sent.
+    let answer = post(r#"{"model":"poe","messages":[],"seed":7}"#.to_string()).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(sent(&mock), r#"{"max_tokens":50,"model":"bot","messages":[],"seed":7}"#);
+    // A provider without mappings gets the body as it came.
+    assert_eq!(post(body("groq")).await.status, 200);
+    assert_eq!(
+        sent(&mock),
+        r#"{"model":"llama","messages":[{"role":"user","content":"hi"}],"max_completion_tokens": 64,"seed":7}"#
+    );
+}

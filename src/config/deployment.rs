@@ -455,6 +455,7 @@ fn build(
         stream_timeout: Duration::from_secs_f64(stream_timeout),
         mock_response: params.mock_response.map(Arc::from),
         request_defaults,
+        param_renames: providers::table::entry(provider.name).map_or(&[], |e| e.renames.as_slice()),
         rpm: params.rpm,
         tpm: params.tpm,
         weight: params.weight,

@@ -253,6 +253,9 @@ pub struct Deployment {
     /// `extra_body`'s members, ...) sent when the client did not send them,
     /// in each upstream format's own terms.
     pub request_defaults: crate::request::defaults::RequestDefaults,
+    /// Chat request fields the provider knows by another name, `(from, to)`
+    /// (LiteLLM's `param_mappings`, from the provider table), renamed when present.
+    pub param_renames: &'static [(&'static str, &'static str)],
     /// USD prices per token: the bundled table's, or the entry's own;
     /// `None` when unknown (counted as unpriced, never as free).
     pub price: Option<crate::spend::Price>,

@@ -5,6 +5,7 @@
 
 mod default_formats;
 pub mod defaults;
+pub mod rename;
 
 use std::fmt;
 
