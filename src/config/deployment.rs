@@ -467,6 +467,9 @@ fn build(
     })
 }
 
+/// LiteLLM's prefix for OpenAI's text completion models.
+const TEXT_COMPLETION: &str = "text-completion-openai";
+
 /// Which client formats a deployment's server speaks itself, most
 /// preferred first: the rest are translated (see `protocol::plan`).
 fn serves(
@@ -478,6 +481,13 @@ fn serves(
 ) -> Vec<Format> {
     match provider.wire {
         Wire::Anthropic => vec![Format::Anthropic],
+        // LiteLLM's `text-completion-openai/` names a completions-only model
+        // (`gpt-3.5-turbo-instruct`): `/v1/completions` (and embeddings) pass
+        // through; a chat, Responses or Messages request gets a 400 naming the
+        // provider and the endpoint rather than the upstream's 404 ("not a
+        // chat model"). LiteLLM would rewrite the chat turns into one prompt,
+        // which tollgate's translation does not do.
+        Wire::OpenAi if provider.name == TEXT_COMPLETION => vec![],
         // A Responses-only model (LiteLLM's `model_info.mode: responses`).
         Wire::OpenAi if mode == Some("responses") => vec![Format::Responses],
         Wire::OpenAi => {
