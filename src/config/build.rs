@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::clients::keys;
-use super::deployment::model_list;
+use super::entry::model_list;
 use super::litellm_keys as litellm;
 use super::numbers;
 use super::raw;

@@ -5,6 +5,7 @@ mod budgets;
 mod build;
 mod clients;
 mod deployment;
+mod entry;
 pub mod litellm_keys;
 mod numbers;
 mod provider_setup;
