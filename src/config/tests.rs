@@ -153,6 +153,16 @@ model_list:
 }
 
 #[test]
+fn a_client_may_list_a_disabled_model() {
+    let yaml = "model_list:\n  - model_name: off\n    litellm_params: {model: hosted_vllm/x}\n  - model_name: on\n    litellm_params: {model: openai/y}\ntollgate:\n  clients:\n    - name: c\n      key: client-key-1\n      models: [off, on]\n";
+    let loaded = load(yaml).unwrap();
+    assert_eq!(loaded.config.disabled.len(), 1);
+    assert!(problems(&yaml.replace("[off, on]", "[of, on]"))
+        .iter()
+        .any(|p| p.contains("models[0]: is not a model_name")));
+}
+
+#[test]
 fn what_is_wrong_in_the_file_still_stops_it() {
     // A typo'd provider, a bad type, a header name and a missing secret
     // file are the file's problems: the config does not load.
