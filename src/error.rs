@@ -79,7 +79,11 @@ pub enum GatewayError {
     /// Every entry of the model loaded disabled because a value it needs
     /// cannot be used (`api_base` missing or not a URL, a variable unset):
     /// `reason` names the key and quotes no value.
-    DeploymentDisabled { model: String, reason: std::sync::Arc<str> },
+    DeploymentDisabled {
+        model: String,
+        provider: &'static str,
+        reason: std::sync::Arc<str>,
+    },
     /// The deployment's provider cannot serve this endpoint.
     EndpointNotSupported {
         provider: &'static str,
@@ -189,8 +193,8 @@ impl GatewayError {
             ProviderNotSupported { model, provider } => format!(
                 "The model `{model}` is configured with provider `{provider}`, which this gateway does not support yet."
             ),
-            DeploymentDisabled { model, reason } => format!(
-                "The model `{model}` cannot be served: its configuration entry is disabled ({reason})."
+            DeploymentDisabled { model, provider, reason } => format!(
+                "The model `{model}` (provider `{provider}`) cannot be served: its configuration entry is disabled ({reason})."
             ),
             EndpointNotSupported { provider, endpoint } => {
                 format!("The provider `{provider}` behind this model does not serve {endpoint}.")

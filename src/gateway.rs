@@ -225,6 +225,7 @@ impl Gateway {
                     },
                     DisabledReason::Unservable(reason) => GatewayError::DeploymentDisabled {
                         model,
+                        provider: d.provider,
                         reason: reason.clone(),
                     },
                 },

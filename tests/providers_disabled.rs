@@ -36,21 +36,28 @@ async fn an_entry_that_cannot_be_served_answers_501_and_the_others_serve() {
     let mock = Mock::start().await;
     let gw = TestGateway::start(&config(&mock)).await;
     let chat = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
-    for (model, reason) in [
-        ("ftp", "litellm_params.api_base: must start with http:// or https://"),
+    for (model, provider, reason) in [
+        (
+            "ftp",
+            "openai",
+            "litellm_params.api_base: must start with http:// or https://",
+        ),
         (
             "unset-key",
+            "groq",
             "litellm_params.api_key: environment variable TOLLGATE_TEST_UNSET_KEY is not set",
         ),
         (
             "vllm",
+            "hosted_vllm",
             "litellm_params.api_base: provider `hosted_vllm` needs an api_base",
         ),
         (
             "az",
+            "azure",
             "litellm_params.api_base: provider `azure` needs an api_base (or AZURE_API_BASE)",
         ),
-        ("garbage", "litellm_params.api_base: is not a URL"),
+        ("garbage", "openai", "litellm_params.api_base: is not a URL"),
     ] {
         let answer = post_json(&gw.url("/v1/chat/completions"), &[], chat(model)).await;
         assert_eq!(answer.status, 501, "{model}: {:?}", answer.body);
@@ -59,7 +66,9 @@ async fn an_entry_that_cannot_be_served_answers_501_and_the_others_serve() {
         let message = answer.json()["error"]["message"].as_str().unwrap().to_string();
         assert_eq!(
             message,
-            format!("The model `{model}` cannot be served: its configuration entry is disabled ({reason}).")
+            format!(
+                "The model `{model}` (provider `{provider}`) cannot be served: its configuration entry is disabled ({reason})."
+            )
         );
         assert!(!message.contains("sk-"), "no secret value: {message}");
     }
