@@ -210,10 +210,7 @@ fn check(path: &std::path::Path, strict: bool) -> ExitCode {
                 );
             }
             for d in &config.disabled {
-                println!(
-                    "  {} model_list[{}] disabled: provider `{}` is not supported yet",
-                    d.model_name, d.index, d.provider
-                );
+                println!("  {} model_list[{}] disabled: {d}", d.model_name, d.index);
             }
             if strict && !config.disabled.is_empty() {
                 eprintln!(
