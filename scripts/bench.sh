@@ -5,10 +5,16 @@
 # tollgate in release, runs, prints the tables and writes
 # $CARGO_TARGET_DIR/bench/gateway.json (see BENCHMARKS.md).
 #
-#   scripts/bench.sh                 # everything (about 6 minutes)
+#   scripts/bench.sh                 # everything (about 7 minutes)
 #   scripts/bench.sh --quick         # a short pass to try the harness
 #   scripts/bench.sh --only latency,throughput --rounds 5
 #   scripts/bench.sh --only translation --rounds 5   # Anthropic / Responses vs chat
+#   scripts/bench.sh --only default --rounds 5       # issue 15: default flags, nothing
+#                                                    # pinned, nginx with 2 workers
+#   scripts/bench.sh --only default --default-variant "--worker-threads 2" \
+#                    --peer agentgateway=/path/to/agentgateway
+#                                    # plus a tollgate with extra flags and a peer
+#                                    # gateway column (the peer joins floor too)
 #   scripts/bench.sh --help          # every option
 #
 # The criterion benches of the pure hot path: cargo bench --bench hot_path

@@ -76,6 +76,14 @@ pub enum GatewayError {
     MethodNotAllowed { allowed: &'static str },
     /// Every entry of the model names a provider tollgate does not speak yet.
     ProviderNotSupported { model: String, provider: &'static str },
+    /// Every entry of the model loaded disabled because a value it needs
+    /// cannot be used (`api_base` missing or not a URL, a variable unset):
+    /// `reason` names the key and quotes no value.
+    DeploymentDisabled {
+        model: String,
+        provider: &'static str,
+        reason: std::sync::Arc<str>,
+    },
     /// The deployment's provider cannot serve this endpoint.
     EndpointNotSupported {
         provider: &'static str,
@@ -125,6 +133,7 @@ impl GatewayError {
             MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, INVALID, "method_not_allowed"),
             EndpointNotSupported { .. } => (StatusCode::BAD_REQUEST, INVALID, "endpoint_not_supported"),
             ProviderNotSupported { .. } => (StatusCode::NOT_IMPLEMENTED, "api_error", "provider_not_supported"),
+            DeploymentDisabled { .. } => (StatusCode::NOT_IMPLEMENTED, "api_error", "deployment_disabled"),
             UpstreamUnreachable { .. } => (StatusCode::BAD_GATEWAY, "api_error", "upstream_unreachable"),
             UpstreamTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
             NoDeploymentAvailable { .. } => (
@@ -183,6 +192,9 @@ impl GatewayError {
             MethodNotAllowed { allowed } => format!("Method not allowed here; use {allowed}."),
             ProviderNotSupported { model, provider } => format!(
                 "The model `{model}` is configured with provider `{provider}`, which this gateway does not support yet."
+            ),
+            DeploymentDisabled { model, provider, reason } => format!(
+                "The model `{model}` (provider `{provider}`) cannot be served: its configuration entry is disabled ({reason})."
             ),
             EndpointNotSupported { provider, endpoint } => {
                 format!("The provider `{provider}` behind this model does not serve {endpoint}.")

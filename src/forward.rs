@@ -21,6 +21,7 @@ use crate::error::GatewayError;
 use crate::protocol::{self, Format};
 use crate::providers::{openai, Endpoint};
 use crate::record::Record;
+use crate::request::defaults::{with_defaults, with_defaults_unless_sent};
 use crate::request::{upstream_body, Peek};
 use crate::router::{self, Busy};
 use crate::stream::UsageScan;
@@ -321,10 +322,14 @@ async fn attempt(
     }
     let upstream_model = deployment.upstream_for(name);
     let translation = match plan {
-        Plan::Translate { client, upstream } => Some(
-            protocol::translate_request(client, upstream, job.body, &upstream_model, &defaults(deployment))
-                .map_err(|e| Failure::Client(translate::rejected(e)))?,
-        ),
+        Plan::Translate { client, upstream } => {
+            // Defaults go in the client's terms first, so the translation carries them.
+            let sent = with_defaults(job.body.clone(), deployment.request_defaults.for_client(client));
+            Some(
+                protocol::translate_request(client, upstream, &sent, &upstream_model, &defaults(deployment))
+                    .map_err(|e| Failure::Client(translate::rejected(e)))?,
+            )
+        }
         Plan::Passthrough | Plan::CountLocally => None,
     };
     if let Some(text) = &deployment.mock_response {
@@ -361,11 +366,17 @@ async fn attempt(
             (body, injected, job.endpoint)
         }
     };
-    // `litellm_params` defaults (`max_tokens`, ...) for fields the client left out.
+    // `litellm_params` defaults (`max_tokens`, ...) for fields the client
+    // left out, in the upstream's terms; after a translation, those it could
+    // not carry (`seed` from a Responses client, `extra_body`'s members).
+    let upstream_defaults = deployment.request_defaults.for_upstream(endpoint);
+    let body = match &translation {
+        None => with_defaults(body, upstream_defaults),
+        Some(_) => with_defaults_unless_sent(body, upstream_defaults, job.body),
+    };
+    // Fields the provider knows by another name (Mistral's `random_seed`).
     let body = match endpoint {
-        Endpoint::ChatCompletions | Endpoint::Completions => {
-            crate::request::defaults::with_defaults(body, &deployment.request_defaults)
-        }
+        Endpoint::ChatCompletions => crate::request::rename::renamed(body, deployment.param_renames),
         _ => body,
     };
     let passthrough = translation.is_none();

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::auth::Caller;
 use crate::body::{self, full, GatewayBody, Observed};
 use crate::budget::Budgets;
-use crate::config::Config;
+use crate::config::{Config, DisabledReason};
 use crate::error::{echo_model, GatewayError};
 use crate::forward;
 use crate::protocol::Format;
@@ -217,8 +217,18 @@ impl Gateway {
         record.model = Some(echo_model(&peeked.model));
         let Some(resolved) = config.resolve(&peeked.model) else {
             let model = echo_model(&peeked.model);
-            return Err(match config.disabled_provider(&peeked.model) {
-                Some(provider) => GatewayError::ProviderNotSupported { model, provider },
+            return Err(match config.disabled_entry(&peeked.model) {
+                Some(d) => match &d.reason {
+                    DisabledReason::ProviderNotSupported => GatewayError::ProviderNotSupported {
+                        model,
+                        provider: d.provider,
+                    },
+                    DisabledReason::Unservable(reason) => GatewayError::DeploymentDisabled {
+                        model,
+                        provider: d.provider,
+                        reason: reason.clone(),
+                    },
+                },
                 None => GatewayError::UnknownModel { model },
             });
         };

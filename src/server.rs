@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use crate::gateway::{Gateway, Surface};
 
 mod connections;
+pub mod cores;
 
 pub use connections::{default_max, fd_soft_limit, Connections};
 
@@ -67,13 +68,31 @@ pub async fn serve_with(
     drain: Duration,
     limits: Limits,
 ) -> bool {
-    let builder = builder(&limits);
     let connections = Connections::new(limits.max_connections);
+    let graceful = accept_until(listener, &gateway, &connections, shutdown, limits).await;
+    tracing::info!(
+        drain_seconds = drain.as_secs_f64(),
+        "stopped accepting; draining in-flight requests"
+    );
+    drained(graceful, drain).await
+}
+
+/// Accepts and serves connections until `shutdown` completes, then closes
+/// the listener and marks the gateway as draining. The connections still
+/// open are in the returned watcher.
+async fn accept_until(
+    listener: TcpListener,
+    gateway: &Arc<Gateway>,
+    connections: &Arc<Connections>,
+    shutdown: impl Future<Output = ()>,
+    limits: Limits,
+) -> GracefulShutdown {
+    let builder = builder(&limits);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = accept(&listener, &connections) => {
+            accepted = accept(&listener, connections) => {
                 let Some((stream, peer, slot)) = accepted else { continue };
                 let conn = Conn { peer, slot, connections: connections.clone(), limits };
                 serve_connection(&builder, Some(&graceful), stream, conn, gateway.clone(), Surface::Api);
@@ -83,10 +102,12 @@ pub async fn serve_with(
     }
     drop(listener);
     gateway.start_draining();
-    tracing::info!(
-        drain_seconds = drain.as_secs_f64(),
-        "stopped accepting; draining in-flight requests"
-    );
+    graceful
+}
+
+/// Waits at most `drain` for the watched connections to finish; whether
+/// they all did.
+async fn drained(graceful: GracefulShutdown, drain: Duration) -> bool {
     tokio::select! {
         _ = graceful.shutdown() => true,
         _ = tokio::time::sleep(drain) => {

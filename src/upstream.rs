@@ -1,4 +1,4 @@
-//! The upstream client: one pooled hyper-rustls client for every provider
+//! The upstream client: pooled hyper-rustls clients for every provider
 //! (HTTP/1.1 and HTTP/2 by ALPN, verified TLS), the request it sends —
 //! which client headers go along, which never do, and the configured key —
 //! and which of the provider's response headers come back.
@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use thread_local::ThreadLocal;
 
 use crate::config::Deployment;
 use crate::providers::{Endpoint, Wire};
@@ -90,14 +91,38 @@ fn relayed(name: &HeaderName) -> bool {
     allowed && !WITHHELD.contains(name)
 }
 
-/// The shared, pooled upstream client. It outlives config reloads, so
-/// connections to unchanged upstreams are reused.
+/// The pooled upstream client. It outlives config reloads, so connections
+/// to unchanged upstreams are reused.
+///
+/// Each thread that sends gets pools of its own. Serving thread-per-core,
+/// a connection then lives on the core whose requests use it: its task is
+/// never woken from the other core, and no pool lock is shared between
+/// cores. Under the multi-threaded runtime it is one pool per worker.
 #[derive(Clone)]
 pub struct Upstream {
+    connector: Counting,
+    per_thread: Arc<ThreadLocal<Clients>>,
+}
+
+/// One thread's clients.
+struct Clients {
     pooled: Client<Counting, Full<Bytes>>,
     /// Opens a new connection for each request and keeps none: for the one
     /// resend of a request a provider's close lost on a pooled connection.
     fresh: Client<Counting, Full<Bytes>>,
+}
+
+impl Clients {
+    fn new(connector: &Counting) -> Self {
+        let pooled = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .build(connector.clone());
+        let fresh = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(connector.clone());
+        Clients { pooled, fresh }
+    }
 }
 
 impl Upstream {
@@ -107,21 +132,23 @@ impl Upstream {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
         http.set_keepalive(Some(Duration::from_secs(60)));
+        // The TLS config (and the system's roots it reads) is built once
+        // and shared by every thread's pools.
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config())
             .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let https = Counting(https);
-        let pooled = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .build(https.clone());
-        let fresh = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(https);
-        Upstream { pooled, fresh }
+        Upstream {
+            connector: Counting(https),
+            per_thread: Arc::new(ThreadLocal::new()),
+        }
+    }
+
+    /// This thread's clients, made on its first request.
+    fn clients(&self) -> &Clients {
+        self.per_thread.get_or(|| Clients::new(&self.connector))
     }
 
     /// Sends the request `make` builds and waits for the response head.
@@ -142,8 +169,8 @@ impl Upstream {
         &self,
         make: impl Fn() -> Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, &'static str> {
-        let response = match self.pooled.request(make()).await {
-            Err(e) if lost_on_reused(&e) => self.fresh.request(make()).await,
+        let response = match self.clients().pooled.request(make()).await {
+            Err(e) if lost_on_reused(&e) => self.clients().fresh.request(make()).await,
             other => other,
         };
         settle(response)
@@ -151,7 +178,7 @@ impl Upstream {
 
     /// Sends a request once and waits for the response head.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, &'static str> {
-        settle(self.pooled.request(request).await)
+        settle(self.clients().pooled.request(request).await)
     }
 }
 

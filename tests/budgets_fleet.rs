@@ -317,12 +317,21 @@ async fn two_replicas_hold_one_budget_through_prometheus() {
     );
     assert_eq!(ask(&a).await, 429, "still enforcing on the last figure");
     assert_eq!(ask(&b).await, 429);
-    let metrics = send("GET", &a.url("/metrics"), &[], "").await;
-    let page = String::from_utf8_lossy(&metrics.body).to_string();
-    let stale_gauge = page
-        .lines()
-        .any(|l| l.starts_with("tollgate_budget_source{") && l.contains("state=\"stale\"") && l.ends_with(" 1"));
-    assert!(stale_gauge, "the stale state is a metric:\n{page}");
+    // `/metrics` is rendered at most once a second, and Prometheus may have
+    // scraped it just before it stopped: the stale state shows on a later render.
+    let rendered_by = Instant::now() + Duration::from_secs(3);
+    let page = loop {
+        let metrics = send("GET", &a.url("/metrics"), &[], "").await;
+        let page = String::from_utf8_lossy(&metrics.body).to_string();
+        let stale_gauge = page
+            .lines()
+            .any(|l| l.starts_with("tollgate_budget_source{") && l.contains("state=\"stale\"") && l.ends_with(" 1"));
+        if stale_gauge {
+            break page;
+        }
+        assert!(Instant::now() < rendered_by, "the stale state is a metric:\n{page}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     assert!(page.contains("tollgate_budget_remaining{"), "{page}");
     assert!(
         started.elapsed() < Duration::from_secs(60),

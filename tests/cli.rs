@@ -54,14 +54,18 @@ fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
         .env_remove("TG_TEST_KEY")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // An entry's unset variable disables that entry only (LiteLLM fails it
+    // when called): a warning naming it, and the gateway would start.
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stderr.contains("TG_TEST_KEY") && stderr.contains("model_list[0] litellm_params.api_key"),
-        "{stderr}"
+        stdout.contains(
+            "model_list[0]: cannot be served (litellm_params.api_key: environment variable TG_TEST_KEY is not set)"
+        ),
+        "{stdout}"
     );
 
-    let bad = write_config(&dir, "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      api_key: os.environ/TG_UNSET_A\n  - model_name: b\n    litellm_params:\n      model: nope/x\n");
+    let bad = write_config(&dir, "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n  - model_name: b\n    litellm_params:\n      model: nope/x\ngeneral_settings:\n  master_key: os.environ/TG_UNSET_A\n");
     let out = Command::new(BIN)
         .args(["check", "--config"])
         .arg(&bad)

@@ -44,24 +44,26 @@ async fn each_openai_compatible_provider_gets_its_url_key_and_model() {
     let gw = TestGateway::start_with_env(&yaml, &env_refs).await;
     for entry in &entries {
         let name = entry.provider.name;
-        let answer = post_json(
-            &gw.url("/v1/chat/completions"),
-            &[],
-            json!({"model": name, "messages": [{"role": "user", "content": "hi"}]}),
-        )
-        .await;
+        // OpenAI's text completion models serve only /completions.
+        let (path, body) = match name {
+            "text-completion-openai" => ("completions", json!({"prompt": "hi"})),
+            _ => (
+                "chat/completions",
+                json!({"messages": [{"role": "user", "content": "hi"}]}),
+            ),
+        };
+        let mut request = body.clone();
+        request["model"] = json!(name);
+        let answer = post_json(&gw.url(&format!("/v1/{path}")), &[], request).await;
         assert_eq!(answer.status, 200, "{name}: {:?}", answer.body);
         let calls = mock.calls();
         let call = calls.last().expect("the upstream was called");
-        assert_eq!(call.path, format!("/v1/{name}/chat/completions"), "{name}");
+        assert_eq!(call.path, format!("/v1/{name}/{path}"), "{name}");
         let expected_key = entry.key_vars().next().map(|var| format!("Bearer {}", key_of(var)));
         assert_eq!(call.header("authorization").map(str::to_string), expected_key, "{name}");
-        let model = format!("{}up-{name}", entry.model_prefix);
-        assert_eq!(
-            call.json(),
-            json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
-            "{name}"
-        );
+        let mut expected = body;
+        expected["model"] = json!(format!("{}up-{name}", entry.model_prefix));
+        assert_eq!(call.json(), expected, "{name}");
     }
     assert_eq!(mock.calls().len(), entries.len());
 }
@@ -79,10 +81,16 @@ async fn each_table_entry_defaults_to_litellm_s_base() {
                 let base = base.trim_end_matches('/');
                 assert!(url.starts_with(base), "{name}: {url} from {base}");
             }
-            (None, Err(problems)) => assert!(
-                problems.iter().any(|p| p.message.contains("needs an api_base")),
-                "{name}: {problems:?}"
-            ),
+            // No base: the entry loads disabled, saying why; the config still loads.
+            (None, Ok(loaded)) => {
+                let disabled = &loaded.config.disabled;
+                assert_eq!(disabled.len(), 1, "{name}");
+                assert!(
+                    disabled[0].to_string().contains("needs an api_base"),
+                    "{name}: {}",
+                    disabled[0]
+                );
+            }
             (base, other) => panic!("{name}: default {base:?} but {:?}", other.map(|l| l.warnings)),
         }
     }
@@ -205,5 +213,57 @@ async fn the_model_list_names_each_deployment_s_provider_and_formats() {
             {"provider": "groq", "formats": "chat: native, responses: via chat, anthropic: via chat"},
             {"provider": "anthropic", "formats": "chat: via anthropic, responses: via anthropic, anthropic: native"},
         ])
+    );
+}
+
+#[tokio::test]
+async fn text_completion_openai_serves_completions_and_refuses_chat_clearly() {
+    let mock = Mock::start().await;
+    let yaml = format!(
+        "model_list:\n  - model_name: instruct\n    litellm_params:\n      model: text-completion-openai/gpt-3.5-turbo-instruct\n      api_base: {}\n      api_key: sk-test\n      max_tokens: 16\n",
+        mock.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let answer = post_json(
+        &gw.url("/v1/completions"),
+        &[],
+        json!({"model": "instruct", "prompt": "Say hi"}),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let call = &mock.calls()[0];
+    assert_eq!(call.path, "/v1/completions");
+    assert_eq!(call.header("authorization"), Some("Bearer sk-test"));
+    assert_eq!(
+        call.json(),
+        json!({"max_tokens": 16, "model": "gpt-3.5-turbo-instruct", "prompt": "Say hi"})
+    );
+    // A chat model's request would get OpenAI's 404 "not a chat model":
+    // the gateway says so itself, in each client's format.
+    let chat = json!({"model": "instruct", "messages": [{"role": "user", "content": "hi"}]});
+    let answer = post_json(&gw.url("/v1/chat/completions"), &[], chat).await;
+    assert_eq!(answer.status, 400, "{:?}", answer.body);
+    assert_eq!(answer.error_code(), "endpoint_not_supported");
+    let message = answer.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("`text-completion-openai`") && message.contains("/chat/completions"),
+        "{message}"
+    );
+    let messages = json!({"model": "instruct", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let answer = post_json(&gw.url("/v1/messages"), &[], messages).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.json()["type"], "error", "Anthropic's error shape");
+    let answer = post_json(
+        &gw.url("/v1/responses"),
+        &[],
+        json!({"model": "instruct", "input": "hi"}),
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(mock.calls().len(), 1, "nothing but the completion went upstream");
+    let models = send("GET", &gw.url("/v1/models"), &[], "").await;
+    assert_eq!(
+        models.json()["data"][0]["deployments"][0]["formats"],
+        "chat: no, responses: no, anthropic: no"
     );
 }

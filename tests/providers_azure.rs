@@ -48,6 +48,8 @@ struct Azure {
     tokens: Arc<AtomicUsize>,
     lifetime: Arc<AtomicUsize>,
     refuse_tokens: Arc<AtomicBool>,
+    /// API calls get a 401 that repeats their `Authorization` (body and header).
+    echo_authorization: Arc<AtomicBool>,
 }
 
 impl Azure {
@@ -95,6 +97,21 @@ impl Azure {
                 200,
                 json!({"token_type": "Bearer", "expires_in": lifetime, "access_token": format!("tok-{n}")}),
             )
+        } else if self.echo_authorization.load(Ordering::SeqCst) {
+            let sent = self
+                .seen
+                .lock()
+                .unwrap()
+                .last()
+                .and_then(|s| s.header("authorization").map(str::to_string));
+            let sent = sent.unwrap_or_default();
+            let body = json!({"error": {"message": format!("Invalid token: {sent}"), "code": "401"}});
+            return Ok(Response::builder()
+                .status(401)
+                .header("content-type", "application/json")
+                .header("x-request-id", sent)
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap());
         } else {
             let completion = json!({"id": "c", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}});
             (200, completion)
@@ -396,13 +413,12 @@ async fn azure_ai_takes_api_key_on_services_hosts_and_bearer_elsewhere() {
 }
 
 #[test]
-fn an_azure_entry_without_a_base_says_which_variable_would_do() {
+fn an_azure_entry_without_a_base_loads_disabled_saying_which_variable_would_do() {
     let yaml = "model_list:\n  - model_name: gpt\n    litellm_params:\n      model: azure/dep\n      api_key: k\n";
-    let problems = tollgate::config::load_str(yaml, std::path::Path::new("."), &|_| None).unwrap_err();
-    assert!(
-        problems.iter().any(|p| p.message.contains("AZURE_API_BASE")),
-        "{problems:?}"
-    );
+    let loaded = tollgate::config::load_str(yaml, std::path::Path::new("."), &|_| None).unwrap();
+    let disabled = &loaded.config.disabled;
+    assert_eq!((disabled.len(), disabled[0].provider), (1, "azure"));
+    assert!(disabled[0].to_string().contains("AZURE_API_BASE"), "{}", disabled[0]);
 }
 
 #[tokio::test]
@@ -442,5 +458,28 @@ fn an_azure_entry_without_credentials_loads_with_a_warning() {
         loaded.warnings.iter().any(|w| w.contains("without credentials")),
         "{:?}",
         loaded.warnings
+    );
+}
+
+#[tokio::test]
+async fn a_provider_echoing_the_fetched_token_has_it_redacted() {
+    let (azure, addr) = Azure::start(3600).await;
+    azure.echo_authorization.store(true, Ordering::SeqCst);
+    let gw = TestGateway::start_with_env(&entra_config(addr), &[("SECRET", "client-secret-value")]).await;
+    let answer = post_json(
+        &gw.url("/v1/chat/completions"),
+        &[],
+        json!({"model": "gpt", "messages": []}),
+    )
+    .await;
+    assert_eq!(answer.status, 401, "the provider's own status");
+    assert_eq!(azure.api_calls()[0].header("authorization"), Some("Bearer tok-1"));
+    let body = String::from_utf8_lossy(&answer.body).into_owned();
+    assert!(!body.contains("tok-1"), "{body}");
+    assert_eq!(answer.json()["error"]["message"], "Invalid token: [redacted]", "{body}");
+    assert_eq!(
+        answer.header("x-request-id"),
+        Some("[redacted]"),
+        "a relayed header too"
     );
 }

@@ -159,3 +159,43 @@ fn native_options_without_a_v1_field_are_named_in_a_warning() {
         loaded.warnings
     );
 }
+
+#[tokio::test]
+async fn native_options_reach_v1_under_their_openai_names_and_the_rest_stay_home() {
+    let mock = Mock::start().await;
+    let params = format!(
+        "      api_base: http://{}\n      num_predict: 512\n      temperature: 0.1\n      top_p: 0.9\n      seed: 3\n      stop: END\n      num_ctx: 32768\n      top_k: 40\n      repeat_penalty: 1.1\n",
+        mock.addr
+    );
+    let yaml = format!(
+        "model_list:\n{}",
+        ollama_entry("llama", "ollama_chat/llama3.1", &params)
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let chat = r#"{"model":"llama","messages":[{"role":"user","content":"hi"}],"temperature":0.9}"#;
+    let answer = send(
+        "POST",
+        &gw.url("/v1/chat/completions"),
+        &[("content-type", "application/json")],
+        chat,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    // num_predict as max_tokens; the client's temperature wins; num_ctx,
+    // top_k and repeat_penalty have no /v1 field and are not sent.
+    assert_eq!(
+        String::from_utf8(mock.calls()[0].body.to_vec()).unwrap(),
+        r#"{"max_tokens":512,"seed":3,"stop":"END","top_p":0.9,"model":"llama3.1","messages":[{"role":"user","content":"hi"}],"temperature":0.9}"#
+    );
+    let answer = post_json(
+        &gw.url("/v1/completions"),
+        &[],
+        json!({"model": "llama", "prompt": "hi"}),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(
+        mock.calls()[1].json(),
+        json!({"max_tokens": 512, "seed": 3, "stop": "END", "temperature": 0.1, "top_p": 0.9, "model": "llama3.1", "prompt": "hi"})
+    );
+}

@@ -112,6 +112,13 @@ async fn serve(mut stream: TcpStream, close: Close, requests: Arc<AtomicUsize>) 
     }
 }
 
+/// The gateway on one core: these tests count one pool's connections (each
+/// core has a pool of its own).
+async fn one_core(yaml: &str) -> TestGateway {
+    let loaded = tollgate::config::load_str(yaml, std::path::Path::new("."), &|_: &str| None).unwrap();
+    TestGateway::serve_cores(loaded.config, 1).await
+}
+
 async fn chat(gateway: &TestGateway) -> Answer {
     let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
     post_json(&gateway.url("/v1/chat/completions"), &[], body).await
@@ -120,7 +127,7 @@ async fn chat(gateway: &TestGateway) -> Answer {
 #[tokio::test]
 async fn one_connection_serves_sequential_requests() {
     let upstream = Bare::start(Close::Idle(Duration::from_secs(30))).await;
-    let gateway = TestGateway::start(&upstream.yaml()).await;
+    let gateway = one_core(&upstream.yaml()).await;
     for _ in 0..20 {
         let answer = chat(&gateway).await;
         assert_eq!(answer.status, 200, "{:?}", answer.body);
@@ -132,7 +139,7 @@ async fn one_connection_serves_sequential_requests() {
 #[tokio::test]
 async fn concurrent_requests_open_connections_then_share_them() {
     let upstream = Bare::start(Close::Idle(Duration::from_secs(30))).await;
-    let gateway = Arc::new(TestGateway::start(&upstream.yaml()).await);
+    let gateway = Arc::new(one_core(&upstream.yaml()).await);
     let burst = |n: usize| {
         let tasks: Vec<_> = (0..n)
             .map(|_| {
@@ -163,7 +170,7 @@ async fn concurrent_requests_open_connections_then_share_them() {
 #[tokio::test]
 async fn a_connection_the_server_closed_while_idle_is_replaced_without_a_retry() {
     let upstream = Bare::start(Close::Idle(Duration::from_millis(50))).await;
-    let gateway = TestGateway::start(&upstream.yaml()).await;
+    let gateway = one_core(&upstream.yaml()).await;
     for round in 1..=4 {
         let answer = chat(&gateway).await;
         assert_eq!(answer.status, 200, "round {round}: {:?}", answer.body);
@@ -181,7 +188,7 @@ async fn a_connection_closed_right_after_its_response_is_not_reused() {
     // the gateway learns of it only from the socket, while it relays the
     // body or at the next checkout. No request may fail or be retried.
     let upstream = Bare::start(Close::AfterEach).await;
-    let gateway = TestGateway::start(&upstream.yaml()).await;
+    let gateway = one_core(&upstream.yaml()).await;
     for i in 0..30 {
         let answer = chat(&gateway).await;
         assert_eq!(answer.status, 200, "request {i}: {:?}", answer.body);

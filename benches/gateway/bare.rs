@@ -24,12 +24,20 @@ pub struct BareArgs {
     /// The mock's port.
     #[arg(long)]
     upstream: u16,
+    /// Thread-per-core as tollgate serves by default: a single-threaded
+    /// runtime per CPU, each on its own SO_REUSEPORT socket with its own
+    /// client pool (else one multi-threaded runtime, or one thread on one CPU).
+    #[arg(long)]
+    per_core: bool,
 }
 
 pub fn main(args: BareArgs) -> i32 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if args.per_core {
+        return per_core(&args, cpus);
+    }
     // As tollgate: one CPU, one thread.
-    let one = std::thread::available_parallelism().map_or(1, |n| n.get()) == 1;
-    let mut builder = if one {
+    let mut builder = if cpus == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -38,23 +46,53 @@ pub fn main(args: BareArgs) -> i32 {
         eprintln!("bare: cannot start the runtime");
         return 1;
     };
-    runtime.block_on(serve(args))
+    runtime.block_on(async {
+        match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
+            Ok(listener) => serve(listener, args.upstream).await,
+            Err(error) => {
+                eprintln!("bare: cannot listen on {}: {error}", args.port);
+                1
+            }
+        }
+    })
 }
 
-async fn serve(args: BareArgs) -> i32 {
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
-        Ok(l) => l,
+/// One single-threaded runtime per CPU on its own socket of the port.
+fn per_core(args: &BareArgs, cpus: usize) -> i32 {
+    let sockets = match tollgate::server::cores::Listeners::bind("127.0.0.1", args.port, cpus) {
+        Ok(listeners) => listeners.into_sockets(),
         Err(error) => {
             eprintln!("bare: cannot listen on {}: {error}", args.port);
             return 1;
         }
     };
+    let upstream = args.upstream;
+    let threads: Vec<_> = sockets
+        .into_iter()
+        .map(|socket| {
+            std::thread::spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                    return 1;
+                };
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(socket) {
+                        Ok(listener) => serve(listener, upstream).await,
+                        Err(_) => 1,
+                    }
+                })
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap_or(1)).max().unwrap_or(0)
+}
+
+async fn serve(listener: tokio::net::TcpListener, upstream: u16) -> i32 {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     let client: Client<HttpConnector, Incoming> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(1024)
         .build(http);
-    let upstream: std::sync::Arc<str> = format!("http://127.0.0.1:{}", args.upstream).into();
+    let upstream: std::sync::Arc<str> = format!("http://127.0.0.1:{upstream}").into();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;

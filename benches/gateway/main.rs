@@ -9,7 +9,9 @@
 
 mod bare;
 mod client;
+mod default_config;
 mod mock;
+mod peers;
 mod procs;
 mod report;
 mod run;
@@ -56,9 +58,25 @@ pub struct RunArgs {
     pub streams: usize,
     /// Only these sections (comma-separated): startup, latency, throughput,
     /// streaming, accesslog, otlp, reload, streams, profile, baseline, floor,
-    /// translation.
+    /// translation, default.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Extra tollgate arguments for one more column in the `default` section,
+    /// beside tollgate with default flags, e.g. `--default-variant
+    /// "--worker-threads 2"` (split on whitespace; repeat for more columns).
+    #[arg(long = "default-variant", value_name = "ARGS", allow_hyphen_values = true)]
+    pub default_variants: Vec<String>,
+    /// Also put the bare hyper proxy in the `default` section, on a
+    /// multi-threaded runtime and thread-per-core: the framework's floor
+    /// under each design.
+    #[arg(long)]
+    pub default_bare: bool,
+    /// A peer gateway's binary, as `KIND=PATH`: its config is generated and
+    /// it joins the `default` and `floor` sections. Kinds: `agentgateway`
+    /// (an OpenAI AI backend) and `agentgateway-http` (a plain HTTP backend).
+    /// Repeat for more peers.
+    #[arg(long = "peer", value_name = "KIND=PATH")]
+    pub peers: Vec<String>,
     /// The tollgate binary (default: the one cargo built for this bench).
     #[arg(long)]
     pub tollgate: Option<PathBuf>,

@@ -136,15 +136,16 @@ fn verdict(ok: Option<bool>) -> &'static str {
 
 /// Prints both tables (markdown, ready for BENCHMARKS.md).
 pub fn print(r: &Value) {
-    // A run of the translation section alone has nothing for the main tables.
+    // A run of the translation or default section alone has nothing for the main tables.
     let others = r.as_object().is_some_and(|m| {
         m.keys()
-            .any(|k| !matches!(k.as_str(), "run" | "load_after" | "translation"))
+            .any(|k| !matches!(k.as_str(), "run" | "load_after" | "translation" | "default"))
     });
     if others {
         print_main(r);
     }
     crate::translation::print(r);
+    crate::default_config::print(r);
     print_about(r);
 }
 
@@ -350,6 +351,12 @@ fn print_single(r: &Value) {
         "≥ 0.8",
         ratio.map(|r| r >= 0.8),
     );
+    for peer in crate::peers::PeerKind::ALL.map(crate::peers::PeerKind::name) {
+        let Some(cpu) = floor(peer) else { continue };
+        line(&format!("floor: {peer} CPU µs/req at 32"), Some(cpu), 1, "", None);
+        let ratio = floor("nginx").map(|n| n / cpu);
+        line(&format!("floor: {peer}'s rate per CPU ÷ nginx's"), ratio, 2, "", None);
+    }
     let cpu = pair("baseline", "baseline", "current", "c32/proxy_cpu_us_per_req");
     line("baseline: CPU µs/req at 32", cpu.map(|(b, _)| b), 1, "", None);
     line("current: CPU µs/req at 32", cpu.map(|(_, c)| c), 1, "", None);

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::procs::{Placement, Proc};
 use crate::setup::{tollgate_config, Bench, Kind, Tollgate, Via, CHUNKS, CHUNK_EVERY_MS};
-use crate::{report, translation, variants, wrk, RunArgs};
+use crate::{default_config, report, translation, variants, wrk, RunArgs};
 
 pub fn main(args: RunArgs) -> i32 {
     match run(args) {
@@ -120,6 +120,9 @@ fn measure(bench: &Bench, results: &mut Map<String, Value>) -> Result<(), String
     }
     if want("translation") {
         results.insert("translation".into(), translation::translation(bench)?);
+    }
+    if want("default") {
+        results.insert("default".into(), default_config::default(bench)?);
     }
     Ok(())
 }
@@ -307,7 +310,12 @@ pub fn check_errors(result: &Value, via: Via) -> Result<(), String> {
 
 /// Runs a client subcommand on the load CPUs; its JSON line.
 pub fn client(bench: &Bench, args: &[&str]) -> Result<Value, String> {
-    let output = Placement::command(bench.place.load.as_deref(), &bench.exe)
+    client_on(bench, bench.place.load.as_deref(), args)
+}
+
+/// [`client`] on `cpus` (`None`: not pinned).
+pub fn client_on(bench: &Bench, cpus: Option<&str>, args: &[&str]) -> Result<Value, String> {
+    let output = Placement::command(cpus, &bench.exe)
         .args(args)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())

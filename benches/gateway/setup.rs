@@ -98,8 +98,13 @@ impl Bench {
     }
 
     pub fn mock(&self, name: &str) -> Result<(Proc, u16), String> {
+        self.mock_on(name, self.place.load.as_deref())
+    }
+
+    /// [`Bench::mock`] on `cpus` (`None`: not pinned).
+    pub fn mock_on(&self, name: &str, cpus: Option<&str>) -> Result<(Proc, u16), String> {
         let port = free_port();
-        let mut command = Placement::command(self.place.load.as_deref(), &self.exe);
+        let mut command = Placement::command(cpus, &self.exe);
         command.args(["mock", "--port", &port.to_string()]);
         let proc = Proc::spawn(command, &self.path(&format!("{name}.log"))).map_err(|e| e.to_string())?;
         wait_ok(port, "/ready", Instant::now(), Duration::from_secs(10)).ok_or("the mock did not start")?;
@@ -172,7 +177,7 @@ impl Bench {
         let started = Instant::now();
         let proc = Proc::spawn(command, &log).map_err(|e| format!("cannot start tollgate: {e}"))?;
         let ready_after = wait_ok(port, "/health/liveliness", started, Duration::from_secs(20))
-            .ok_or_else(|| format!("tollgate did not start; see {}", log.display()))?;
+            .ok_or_else(|| format!("tollgate did not start: {}", log_tail(&log)))?;
         Ok(Tollgate {
             proc,
             port,
@@ -184,6 +189,17 @@ impl Bench {
     /// nginx with one worker, `proxy_pass` to the mock over a keep-alive
     /// pool, pinned to `cpus`.
     pub fn nginx(&self, mock_port: u16, cpus: Option<&str>) -> Result<Option<(Proc, u16)>, String> {
+        self.nginx_workers(mock_port, cpus, "1")
+    }
+
+    /// [`Bench::nginx`] with `worker_processes` set to `workers` (`auto`:
+    /// one per CPU it may use).
+    pub fn nginx_workers(
+        &self,
+        mock_port: u16,
+        cpus: Option<&str>,
+        workers: &str,
+    ) -> Result<Option<(Proc, u16)>, String> {
         let Some(nginx) = &self.nginx else { return Ok(None) };
         let port = free_port();
         let root = self.path(&format!("nginx-{port}"));
@@ -191,13 +207,22 @@ impl Bench {
             std::fs::create_dir_all(root.join(dir)).map_err(|e| e.to_string())?;
         }
         let conf = root.join("nginx.conf");
-        std::fs::write(&conf, nginx_config(&root, port, mock_port)).map_err(|e| e.to_string())?;
+        std::fs::write(&conf, nginx_config(&root, port, mock_port, workers)).map_err(|e| e.to_string())?;
         let mut command = Placement::command(cpus, nginx);
         command.arg("-p").arg(&root).arg("-c").arg(&conf);
         let proc = Proc::spawn(command, &root.join("stdout.log")).map_err(|e| e.to_string())?;
         wait_ok(port, "/ready", Instant::now(), Duration::from_secs(10)).ok_or("nginx did not start")?;
         Ok(Some((proc, port)))
     }
+}
+
+/// The last lines of a child's log, for an error message: the temporary
+/// folder that holds the log is gone once the run stops.
+pub fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join("\n");
+    format!("{}:\n{tail}", log.display())
 }
 
 /// Telemetry variables cleared from tollgate's environment unless a run sets them.
@@ -228,14 +253,15 @@ pub fn tollgate_config(mock_port: u16, timeout: u32) -> String {
     text
 }
 
-/// One worker (the proxy's core budget is one CPU), no access log, a
+/// `workers` worker processes (1 where the proxy's core budget is one CPU,
+/// `auto` for the default-configuration section), no access log, a
 /// keep-alive upstream pool, no response buffering (SSE goes out as it
 /// comes, as tollgate does), and no per-connection request cap (tollgate
 /// has none).
-fn nginx_config(root: &Path, port: u16, mock_port: u16) -> String {
+fn nginx_config(root: &Path, port: u16, mock_port: u16, workers: &str) -> String {
     let root = root.display();
     format!(
-        r#"worker_processes 1;
+        r#"worker_processes {workers};
 daemon off;
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;

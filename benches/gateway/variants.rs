@@ -132,10 +132,17 @@ pub fn baseline(bench: &Bench, trio: &Trio) -> Result<Value, String> {
     Ok(result)
 }
 
-/// nginx, the bare hyper proxy (`bare.rs`) and tollgate at 32 connections,
-/// in interleaved rounds on the proxy CPUs: how close a hyper proxy that does
-/// nothing gets to nginx, and what tollgate's own work adds to it.
+/// nginx, the bare hyper proxy (`bare.rs`), tollgate and any `--peer` at 32
+/// connections, in interleaved rounds on the proxy CPUs: how close a hyper
+/// proxy that does nothing gets to nginx, and what tollgate's own work adds
+/// to it.
 pub fn floor(bench: &Bench, trio: &Trio) -> Result<Value, String> {
+    let peers = crate::peers::parse_all(&bench.args.peers)?;
+    let mut running = Vec::new();
+    for peer in &peers {
+        let cpus = bench.place.proxy.as_deref();
+        running.push(crate::peers::start(bench, peer, trio.mock_port, cpus, "floor")?);
+    }
     let port = free_port();
     let mut command = Placement::command(bench.place.proxy.as_deref(), &bench.exe);
     command.args([
@@ -152,6 +159,9 @@ pub fn floor(bench: &Bench, trio: &Trio) -> Result<Value, String> {
         targets.insert(0, ("nginx", Via::Nginx.url(*nginx_port, Kind::Json), nginx));
     }
     targets.push(tollgate("tollgate", &trio.tollgate));
+    for peer in &running {
+        targets.push((peer.kind.name(), peer.url(), &peer.proc));
+    }
     compare(bench, "floor", &targets, false)
 }
 

@@ -48,6 +48,19 @@ pub fn run_as(
     secs: u64,
     proxy: Option<&Proc>,
 ) -> Result<Value, String> {
+    run_on(bench, bench.place.load.as_deref(), url, request, conns, secs, proxy)
+}
+
+/// [`run_as`] with the load generator on `cpus` (`None`: not pinned).
+pub fn run_on(
+    bench: &Bench,
+    cpus: Option<&str>,
+    url: &str,
+    request: Load<'_>,
+    conns: usize,
+    secs: u64,
+    proxy: Option<&Proc>,
+) -> Result<Value, String> {
     let model = request.model;
     let cpu_before = proxy.map(Proc::cpu);
     let started = Instant::now();
@@ -56,7 +69,7 @@ pub fn run_as(
             let name = format!("wrk-{model}-{}-{}.lua", request.format.name(), request.stream);
             let script = bench.path(&name);
             std::fs::write(&script, lua(request)).map_err(|e| e.to_string())?;
-            let mut command = Placement::command(bench.place.load.as_deref(), wrk);
+            let mut command = Placement::command(cpus, wrk);
             command
                 .args([
                     "-t1",
@@ -71,7 +84,7 @@ pub fn run_as(
             command
         }
         None => {
-            let mut command = Placement::command(bench.place.load.as_deref(), &bench.exe);
+            let mut command = Placement::command(cpus, &bench.exe);
             command.args(["load", "--url", url, "--model", model, "--conns", &conns.to_string()]);
             command.args(["--format", request.format.name()]);
             if request.stream {

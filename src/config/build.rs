@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::clients::keys;
-use super::deployment::model_list;
+use super::entry::model_list;
 use super::litellm_keys as litellm;
 use super::numbers;
 use super::raw;
@@ -29,6 +29,9 @@ pub(super) struct Report {
     pub(super) notes: Vec<String>,
     /// Entries loaded disabled.
     pub(super) disabled: Vec<super::Disabled>,
+    /// Problems that make one `model_list` entry unservable without
+    /// stopping the config (`deployment`'s rule); the entry loads disabled.
+    pub(super) unservable: Vec<Problem>,
 }
 
 impl Report {
@@ -37,6 +40,28 @@ impl Report {
             at: at.into(),
             message: message.into(),
         });
+    }
+
+    /// A problem of one entry's values that LiteLLM would meet only when the
+    /// entry is called: that entry loads disabled, the others serve.
+    pub(super) fn unservable(&mut self, at: impl Into<String>, message: impl Into<String>) {
+        self.unservable.push(Problem {
+            at: at.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A reference in an entry that did not resolve: an unset `os.environ/`
+    /// variable makes only that entry unservable (LiteLLM fails it at call
+    /// time); an unreadable `file:` secret stays a problem, so a reload
+    /// during a rotation keeps the running config instead of dropping the
+    /// entry (the file is watched: its arrival reloads).
+    pub(super) fn unresolved(&mut self, at: impl Into<String>, raw: &str, message: impl Into<String>) {
+        if super::resolve::names_variable(raw) {
+            self.unservable(at, message);
+        } else {
+            self.problem(at, message);
+        }
     }
 
     pub(super) fn note(&mut self, message: impl Into<String>) {
@@ -191,6 +216,7 @@ pub fn load_noting(
         ignored: BTreeMap::new(),
         notes: Vec::new(),
         disabled: Vec::new(),
+        unservable: Vec::new(),
     };
     let (root, duplicate) = super::yaml::parse(text).map_err(|p| vec![p])?;
     report.notes.extend(duplicate);

@@ -74,7 +74,9 @@ pub(super) fn keys(
         }
         let models = client.models.map(|models| {
             for (j, m) in models.iter().enumerate() {
-                if !groups.contains_key(m.as_str()) {
+                // An entry loaded disabled is still the file's model: naming it is no typo.
+                let disabled = report.disabled.iter().any(|d| *d.model_name == *m.as_str());
+                if !groups.contains_key(m.as_str()) && !disabled {
                     report.problem(format!("{at} models[{j}]"), "is not a model_name in model_list");
                 }
             }

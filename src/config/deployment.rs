@@ -1,4 +1,4 @@
-//! One `model_list` entry to a `Deployment`: provider, URL, key, headers,
+//! One `model_list` entry's fields to a `Deployment`: URL, key, headers,
 //! timeout and price, each field checked even when another failed.
 
 use std::sync::Arc;
@@ -8,17 +8,16 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 use serde_json::Value;
 
-use super::build::{kind, mapping, scalar, typed, Report};
-use super::litellm_keys as litellm;
-use super::numbers::{self, seconds_at};
+use super::build::{scalar, Report};
+use super::entry::Place;
+use super::numbers::seconds_at;
 use super::provider_setup;
 use super::raw;
 use super::resolve::Resolver;
-use super::routing::Defaults;
 use super::Deployment;
 use crate::protocol::Format;
 use crate::providers::{self, Endpoint, Provider, Wire};
-use crate::request::defaults::RequestDefault;
+use crate::request::defaults::RequestDefaults;
 use crate::secret::Secret;
 use crate::spend;
 
@@ -32,130 +31,19 @@ const RESERVED_HEADERS: &[&str] = &[
     "te",
 ];
 
-const NO_MODELS: &str =
-    "model_list is missing or empty: the gateway starts with no models (LiteLLM keeps them in its database; tollgate has none)";
-
-pub(super) fn model_list(
-    value: Option<Value>,
-    defaults: &Defaults,
-    resolver: &mut Resolver,
-    report: &mut Report,
-) -> Vec<Arc<Deployment>> {
-    let entries = match value {
-        Some(Value::Array(entries)) => entries,
-        // LiteLLM keeps models in its database too, so a config without any
-        // starts there; tollgate starts, not ready, and says why.
-        Some(Value::Null) | None => {
-            report.note(NO_MODELS);
-            return vec![];
-        }
-        Some(other) => {
-            report.problem("model_list", format!("must be a list, found {}", kind(&other)));
-            return vec![];
-        }
-    };
-    if entries.is_empty() {
-        report.note(NO_MODELS);
-    }
-    let mut out = Vec::new();
-    for (index, entry) in entries.into_iter().enumerate() {
-        // The position, not the model_name: problems reach the unauthenticated
-        // readiness endpoint, and names are the file's content.
-        let at = format!("model_list[{index}]");
-        if let Some(d) = deployment(entry, index, &at, defaults, resolver, report) {
-            out.push(Arc::new(d));
-        }
-    }
-    out
-}
-
-const ENTRY_KEYS: &[&str] = &["model_name", "litellm_params", "model_info"];
-const PARAM_KEYS: &[&str] = &[
-    "model",
-    "api_base",
-    "api_key",
-    "headers",
-    "extra_headers",
-    "timeout",
-    "mock_response",
-    "use_chat_completions_api",
-    "stream_timeout",
-    "rpm",
-    "tpm",
-    "weight",
-    "order",
-    "input_cost_per_token",
-    "output_cost_per_token",
-    "cache_read_input_token_cost",
-    "cache_creation_input_token_cost",
-    "output_cost_per_reasoning_token",
-    "api_version",
-    "azure_ad_token",
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "azure_authority_host",
-    "azure_scope",
-];
-
-/// Request fields LiteLLM sends from `litellm_params` when the client did not
-/// (`extra_body`'s members are spread at the top, as the OpenAI SDK does).
-const REQUEST_DEFAULT_KEYS: &[&str] = &[
-    "extra_body",
-    "frequency_penalty",
-    "logit_bias",
-    "logprobs",
-    "max_completion_tokens",
-    "max_tokens",
-    "n",
-    "parallel_tool_calls",
-    "presence_penalty",
-    "reasoning_effort",
-    "response_format",
-    "seed",
-    "stop",
-    "temperature",
-    "tool_choice",
-    "top_logprobs",
-    "top_p",
-    "user",
-];
-
-fn deployment(
-    entry: Value,
-    index: usize,
-    at: &str,
-    defaults: &Defaults,
+/// The rest of an entry, once its provider is known (or known to be
+/// missing): each field is checked even when an earlier one failed, so one
+/// run reports every problem.
+pub(super) fn build(
+    entry: raw::ModelEntry,
+    request_defaults: RequestDefaults,
+    provider: Option<(&'static Provider, String)>,
+    place: &Place<'_>,
     resolver: &mut Resolver,
     report: &mut Report,
 ) -> Option<Deployment> {
-    let mut entry = mapping(entry, at, report)?;
-    lift_entry_limits(&mut entry);
-    report.audit(&mut entry, ENTRY_KEYS, litellm::MODEL_ENTRY, "", at);
-    if let Some(params) = entry.get_mut("litellm_params") {
-        match params {
-            Value::Object(params) => {
-                provider_setup::map_native_options(params, at, report);
-                let implemented: Vec<&str> = PARAM_KEYS.iter().chain(REQUEST_DEFAULT_KEYS).copied().collect();
-                report.audit(params, &implemented, litellm::LITELLM_PARAMS, "litellm_params.", at);
-                numbers::check(
-                    params,
-                    numbers::LITELLM_PARAMS,
-                    &format!("{at} litellm_params."),
-                    report,
-                );
-            }
-            other => {
-                report.problem(at, format!("litellm_params must be a mapping, found {}", kind(other)));
-                return None;
-            }
-        }
-    }
-    let request_defaults = take_request_defaults(&mut entry, at, report);
-    let entry: raw::ModelEntry = typed(Value::Object(entry), at, report)?;
+    let Place { index, at, defaults } = *place;
     let params = entry.litellm_params;
-    let before = report.problems.len();
-
     let model_name = entry.model_name.trim();
     if model_name.is_empty() {
         report.problem(at, "model_name is empty");
@@ -163,37 +51,9 @@ fn deployment(
     let resolve = |resolver: &mut Resolver, field: &str, raw: &str, report: &mut Report| {
         resolver
             .resolve(raw)
-            .map_err(|e| report.problem(format!("{at} litellm_params.{field}"), e))
+            .map_err(|e| report.unresolved(format!("{at} litellm_params.{field}"), raw, e))
             .ok()
     };
-    // Each field is checked even when an earlier one failed, so one run reports every problem.
-    let provider = resolve(resolver, "model", &params.model, report).and_then(|model| {
-        providers::parse_model_found(&model)
-            .map(|(provider, upstream, found)| {
-                if found == providers::Found::Inferred {
-                    report.note(format!(
-                        "{at}: provider `{}` inferred for a model named without one, from the bundled model table",
-                        provider.name
-                    ));
-                }
-                (provider, with_model_prefix(provider, upstream))
-            })
-            .map_err(|e| match providers::unsupported(&model) {
-                // The others still serve; this one answers 501 (LiteLLM would serve it).
-                Some(provider) => {
-                    report.note(format!(
-                        "{at}: provider `{provider}` is a LiteLLM provider tollgate does not support yet; the entry is loaded disabled (its requests get a 501)"
-                    ));
-                    report.disabled.push(super::Disabled {
-                        model_name: Arc::from(entry.model_name.trim()),
-                        index,
-                        provider,
-                    });
-                }
-                None => report.problem(format!("{at} litellm_params.model"), model_problem(&model, e)),
-            })
-            .ok()
-    });
     // LiteLLM's `openai/chat_completions/<model>` says "chat only" in the name.
     let (provider, chat_only_prefix) = match provider {
         Some((p, upstream)) if p.wire == Wire::OpenAi && upstream.starts_with("chat_completions/") => {
@@ -218,7 +78,7 @@ fn deployment(
                 Some(default) => Some(default.to_string()),
                 None => {
                     let message = format!("provider `{}` needs an api_base", provider.name);
-                    report.problem(format!("{at} litellm_params.api_base"), message);
+                    report.unservable(format!("{at} litellm_params.api_base"), message);
                     None
                 }
             },
@@ -228,7 +88,7 @@ fn deployment(
     let urls_wire = provider.as_ref().map_or(Wire::OpenAi, |p| p.0.wire);
     let urls = base.and_then(|base| {
         upstream_urls(&base, urls_wire)
-            .map_err(|e| report.problem(format!("{at} litellm_params.api_base"), e))
+            .map_err(|e| report.unservable(format!("{at} litellm_params.api_base"), e))
             .ok()
     });
 
@@ -247,14 +107,17 @@ fn deployment(
                 report.problem(where_, "must be a string");
                 continue;
             };
+            // A bad name is the file's; a bad value may be a variable's.
+            let name = header_name(name).map_err(|e| report.problem(where_.clone(), e));
             let Some(value) = resolve(resolver, field, &value, report) else {
                 continue;
             };
-            match header(name, &value) {
-                Ok((n, v)) => {
-                    headers.insert(n, v);
+            match (name, sensitive_value(&value)) {
+                (Ok(name), Ok(value)) => {
+                    headers.insert(name, value);
                 }
-                Err(e) => report.problem(where_, e),
+                (Ok(_), Err(e)) => report.unservable(where_, e),
+                (Err(()), _) => {}
             }
         }
     }
@@ -306,7 +169,7 @@ fn deployment(
                     Some((auth_name, value))
                 }
                 Err(_) => {
-                    report.problem(
+                    report.unservable(
                         format!("{at} litellm_params.api_key"),
                         "holds characters a header cannot carry",
                     );
@@ -331,9 +194,6 @@ fn deployment(
         params.use_chat_completions_api,
         chat_only_prefix,
     );
-    if report.problems.len() > before {
-        return None;
-    }
     let base_model = entry
         .model_info
         .as_ref()
@@ -368,6 +228,7 @@ fn deployment(
         stream_timeout: Duration::from_secs_f64(stream_timeout),
         mock_response: params.mock_response.map(Arc::from),
         request_defaults,
+        param_renames: providers::table::entry(provider.name).map_or(&[], |e| e.renames.as_slice()),
         rpm: params.rpm,
         tpm: params.tpm,
         weight: params.weight,
@@ -378,6 +239,9 @@ fn deployment(
         metrics: Default::default(),
     })
 }
+
+/// LiteLLM's prefix for OpenAI's text completion models.
+const TEXT_COMPLETION: &str = "text-completion-openai";
 
 /// Which client formats a deployment's server speaks itself, most
 /// preferred first: the rest are translated (see `protocol::plan`).
@@ -390,6 +254,13 @@ fn serves(
 ) -> Vec<Format> {
     match provider.wire {
         Wire::Anthropic => vec![Format::Anthropic],
+        // LiteLLM's `text-completion-openai/` names a completions-only model
+        // (`gpt-3.5-turbo-instruct`): `/v1/completions` (and embeddings) pass
+        // through; a chat, Responses or Messages request gets a 400 naming the
+        // provider and the endpoint rather than the upstream's 404 ("not a
+        // chat model"). LiteLLM would rewrite the chat turns into one prompt,
+        // which tollgate's translation does not do.
+        Wire::OpenAi if provider.name == TEXT_COMPLETION => vec![],
         // A Responses-only model (LiteLLM's `model_info.mode: responses`).
         Wire::OpenAi if mode == Some("responses") => vec![Format::Responses],
         Wire::OpenAi => {
@@ -405,21 +276,6 @@ fn serves(
                 vec![Format::Chat]
             }
         }
-    }
-}
-
-/// `parse_model`'s message when it names only a provider from LiteLLM's list
-/// (a closed set); otherwise one that quotes nothing of the value, which may
-/// have come from a secret reference.
-fn model_problem(model: &str, message: String) -> String {
-    match model.split_once('/') {
-        None => "has no provider prefix; write it as `openai/<model>` for an OpenAI-compatible server".into(),
-        Some((_, "")) => "names no model after the provider prefix".into(),
-        Some(_) if message.contains("does not support yet") => message,
-        Some(_) => match message.split_once("(supported: ") {
-            Some((_, list)) => format!("names an unknown provider (supported: {list}"),
-            None => "names an unknown provider".into(),
-        },
     }
 }
 
@@ -458,37 +314,20 @@ pub(super) fn upstream_urls(base: &str, wire: Wire) -> Result<([Uri; 6], String)
     Ok((urls, host))
 }
 
-/// A configured header, its value marked sensitive so it is never logged.
-fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+/// A configured header's name.
+fn header_name(name: &str) -> Result<HeaderName, String> {
     let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "is not a valid header name".to_string())?;
     if RESERVED_HEADERS.contains(&name.as_str()) {
         return Err("is set by the gateway itself and cannot be configured".into());
     }
+    Ok(name)
+}
+
+/// A configured header's value, marked sensitive so it is never logged.
+fn sensitive_value(value: &str) -> Result<HeaderValue, String> {
     let mut value = HeaderValue::from_str(value).map_err(|_| "is not a valid header value".to_string())?;
     value.set_sensitive(true);
-    Ok((name, value))
-}
-
-/// LiteLLM reads entry-level `rpm`/`tpm` as the deployment's own: moved into
-/// `litellm_params` unless set there too.
-fn lift_entry_limits(entry: &mut serde_json::Map<String, Value>) {
-    for key in ["rpm", "tpm"] {
-        let Some(value) = entry.remove(key) else { continue };
-        if let Some(Value::Object(params)) = entry.get_mut("litellm_params") {
-            params.entry(key).or_insert(value);
-        }
-    }
-}
-
-/// The upstream model name with the provider's model prefix, added as
-/// LiteLLM does when the name lacks it.
-fn with_model_prefix(provider: &Provider, upstream: &str) -> String {
-    match providers::table::entry(provider.name) {
-        Some(entry) if !entry.model_prefix.is_empty() && !upstream.starts_with(entry.model_prefix) => {
-            format!("{}{upstream}", entry.model_prefix)
-        }
-        _ => upstream.to_string(),
-    }
+    Ok(value)
 }
 
 /// Which environment fallback to read.
@@ -512,32 +351,4 @@ fn env_fallback(provider: &Provider, which: Var, resolver: &Resolver, at: &str, 
         "{at}: litellm_params.{field} taken from environment variable {name}"
     ));
     Some(value)
-}
-
-/// Takes the request defaults out of `litellm_params`, in key order.
-fn take_request_defaults(
-    entry: &mut serde_json::Map<String, Value>,
-    at: &str,
-    report: &mut Report,
-) -> Vec<RequestDefault> {
-    let Some(Value::Object(params)) = entry.get_mut("litellm_params") else {
-        return vec![];
-    };
-    let mut out = Vec::new();
-    for key in REQUEST_DEFAULT_KEYS {
-        match (params.remove(*key), *key) {
-            (None | Some(Value::Null), _) => {}
-            (Some(Value::Object(extra)), "extra_body") => {
-                out.extend(extra.iter().map(|(k, v)| RequestDefault::new(k, v)));
-            }
-            (Some(other), "extra_body") => {
-                report.problem(
-                    format!("{at} litellm_params.extra_body"),
-                    format!("must be a mapping, found {}", kind(&other)),
-                );
-            }
-            (Some(value), key) => out.push(RequestDefault::new(key, &value)),
-        }
-    }
-    out
 }

@@ -5,6 +5,7 @@ mod budgets;
 mod build;
 mod clients;
 mod deployment;
+mod entry;
 pub mod litellm_keys;
 mod numbers;
 mod provider_setup;
@@ -58,16 +59,41 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
-/// A `model_list` entry whose provider tollgate does not speak: loaded
-/// disabled, so the others serve; requests to it get a 501 naming the provider.
+/// A `model_list` entry tollgate cannot serve: loaded disabled, so the
+/// others serve; requests to it get a 501 saying why.
 #[derive(Debug, Clone)]
 pub struct Disabled {
     /// The entry's `model_name`.
     pub model_name: Arc<str>,
     /// Its position in `model_list`.
     pub index: usize,
-    /// The LiteLLM provider it names (from a closed set: safe to show).
+    /// The LiteLLM provider it names (from a closed set: safe to show and
+    /// a metric label); `unknown` when its `model` could not be read.
     pub provider: &'static str,
+    /// Why it cannot be served.
+    pub reason: DisabledReason,
+}
+
+/// Why an entry loaded disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisabledReason {
+    /// Its provider is LiteLLM's, and tollgate does not speak it yet.
+    ProviderNotSupported,
+    /// One of its values cannot be used (`api_base` missing or not an
+    /// http(s) URL, an `os.environ/` variable unset, ...): the key path and a
+    /// sentence that quotes no value (`litellm_params.api_base: is not a URL`).
+    Unservable(Arc<str>),
+}
+
+impl fmt::Display for Disabled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            DisabledReason::ProviderNotSupported => {
+                write!(f, "provider `{}` is not supported yet", self.provider)
+            }
+            DisabledReason::Unservable(why) => f.write_str(why),
+        }
+    }
 }
 
 /// A validated, resolved configuration. A running gateway always has one;
@@ -76,7 +102,8 @@ pub struct Disabled {
 pub struct Config {
     /// Every `model_list` entry, in file order.
     pub deployments: Vec<Arc<Deployment>>,
-    /// Entries loaded disabled (a provider tollgate does not speak), in file order.
+    /// Entries loaded disabled (a provider tollgate does not speak, or a
+    /// value it cannot use), in file order.
     pub disabled: Vec<Disabled>,
     /// `model_name` to the entries that serve it, in file order.
     groups: HashMap<Arc<str>, Vec<Arc<Deployment>>>,
@@ -105,13 +132,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// The provider of a disabled entry named `requested`, when no enabled
-    /// entry serves that name.
-    pub fn disabled_provider(&self, requested: &str) -> Option<&'static str> {
-        self.disabled
-            .iter()
-            .find(|d| &*d.model_name == requested)
-            .map(|d| d.provider)
+    /// The disabled entry named `requested`, when no enabled entry serves
+    /// that name.
+    pub fn disabled_entry(&self, requested: &str) -> Option<&Disabled> {
+        self.disabled.iter().find(|d| &*d.model_name == requested)
     }
 
     /// The entries serving `model_name`, if any.
@@ -227,8 +251,12 @@ pub struct Deployment {
     /// Answer with this text instead of calling the provider.
     pub mock_response: Option<Arc<str>>,
     /// Request fields from `litellm_params` (`max_tokens`, `temperature`,
-    /// `extra_body`'s members, ...) sent when the client did not send them.
-    pub request_defaults: Vec<crate::request::defaults::RequestDefault>,
+    /// `extra_body`'s members, ...) sent when the client did not send them,
+    /// in each upstream format's own terms.
+    pub request_defaults: crate::request::defaults::RequestDefaults,
+    /// Chat request fields the provider knows by another name, `(from, to)`
+    /// (LiteLLM's `param_mappings`, from the provider table), renamed when present.
+    pub param_renames: &'static [(&'static str, &'static str)],
     /// USD prices per token: the bundled table's, or the entry's own;
     /// `None` when unknown (counted as unpriced, never as free).
     pub price: Option<crate::spend::Price>,

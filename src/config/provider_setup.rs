@@ -61,12 +61,13 @@ fn env(resolver: &mut Resolver, name: &str) -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// A `litellm_params` string, resolved; a missing reference is a problem.
+/// A `litellm_params` string, resolved; a missing reference is reported
+/// (`Report::unresolved` says how much it weighs).
 fn field(resolver: &mut Resolver, report: &mut Report, at: &str, name: &str, raw: &Option<String>) -> Option<String> {
     let raw = raw.as_ref()?;
     resolver
         .resolve(raw)
-        .map_err(|e| report.problem(format!("{at} litellm_params.{name}"), e))
+        .map_err(|e| report.unresolved(format!("{at} litellm_params.{name}"), raw, e))
         .ok()
 }
 
@@ -88,12 +89,12 @@ pub(super) fn setup(
     let with_base = |base: Option<String>, var: &str, report: &mut Report| {
         if base.is_none() {
             let message = format!("provider `{}` needs an api_base (or {var})", provider.name);
-            report.problem(base_at.clone(), message);
+            report.unservable(base_at.clone(), message);
         }
         base
     };
     let urls = |result: Result<([Uri; 6], String), String>, report: &mut Report| {
-        result.map_err(|e| report.problem(base_at.clone(), e)).ok()
+        result.map_err(|e| report.unservable(base_at.clone(), e)).ok()
     };
     match provider.name {
         "azure" => {
@@ -197,7 +198,7 @@ fn azure_credential(
     };
     if let Some(token) = token {
         if token.starts_with("oidc/") {
-            report.problem(
+            report.unservable(
                 format!("{at} litellm_params.azure_ad_token"),
                 "`oidc/` federated tokens are not supported; use api_key, a token, or tenant_id, client_id and client_secret",
             );
@@ -220,7 +221,7 @@ fn azure_credential(
     };
     TokenSource::shared(credentials)
         .map(Credential::Fetched)
-        .map_err(|e| report.problem(format!("{at} litellm_params"), e))
+        .map_err(|e| report.unservable(format!("{at} litellm_params"), e))
 }
 
 fn azure_setup(
@@ -282,7 +283,7 @@ fn key_header(
             Some((name, value))
         }
         Err(_) => {
-            report.problem(
+            report.unservable(
                 format!("{at} litellm_params"),
                 "the key or token holds characters a header cannot carry",
             );

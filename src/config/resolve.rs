@@ -65,6 +65,11 @@ impl Resolver<'_> {
     }
 }
 
+/// Whether `raw` is an `os.environ/NAME` reference naming a variable.
+pub fn names_variable(raw: &str) -> bool {
+    raw.strip_prefix(ENV_PREFIX).is_some_and(|name| !name.trim().is_empty())
+}
+
 /// The largest `file:` secret: 64 KiB. Keys, tokens and certificates fit
 /// many times over; `/dev/zero` or a misnamed log file is refused at once.
 pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;

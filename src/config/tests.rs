@@ -63,8 +63,6 @@ general_settings:
 "#;
     let found = problems(yaml);
     let expect = [
-        "model_list[0] litellm_params.api_key: environment variable MISSING_ONE is not set",
-        "model_list[2] litellm_params.api_base: must start with http:// or https://",
         "model_list[2] litellm_params.headers.Host: is set by the gateway itself",
         "general_settings.master_key: environment variable MISSING_TWO is not set",
     ];
@@ -75,6 +73,114 @@ general_settings:
         );
     }
     assert!(found.iter().any(|f| f.contains("model_name is empty")), "{found:#?}");
+    // Entry 0 (an unset variable) and entry 2's api_base would only disable
+    // their entries; they are not the config's problems.
+    assert!(
+        !found.iter().any(|f| f.contains("MISSING_ONE") || f.contains("http://")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn entries_that_cannot_be_served_load_disabled_and_say_why() {
+    let yaml = r#"
+model_list:
+  - model_name: env
+    litellm_params: {model: openai/x, api_key: os.environ/MISSING_ONE}
+  - model_name: ftp
+    litellm_params: {model: openai/y, api_base: "ftp://sk-secret-host/v1"}
+  - model_name: garbage
+    litellm_params: {model: openai/y, api_base: "not a url sk-secret"}
+  - model_name: vllm
+    litellm_params: {model: hosted_vllm/llama}
+  - model_name: az
+    litellm_params: {model: azure/gpt, api_key: sk-secret}
+  - model_name: base-env
+    litellm_params: {model: groq/llama, api_base: os.environ/UNSET_BASE}
+  - model_name: ok
+    litellm_params: {model: openai/z}
+"#;
+    let loaded = load(yaml).unwrap();
+    let names: Vec<&str> = loaded.config.deployments.iter().map(|d| &*d.model_name).collect();
+    assert_eq!(names, ["ok"]);
+    let disabled: Vec<(usize, &str, String)> = loaded
+        .config
+        .disabled
+        .iter()
+        .map(|d| (d.index, d.provider, d.to_string()))
+        .collect();
+    let expect = [
+        (
+            0,
+            "openai",
+            "litellm_params.api_key: environment variable MISSING_ONE is not set",
+        ),
+        (
+            1,
+            "openai",
+            "litellm_params.api_base: must start with http:// or https://",
+        ),
+        (2, "openai", "litellm_params.api_base: is not a URL"),
+        (
+            3,
+            "hosted_vllm",
+            "litellm_params.api_base: provider `hosted_vllm` needs an api_base",
+        ),
+        (
+            4,
+            "azure",
+            "litellm_params.api_base: provider `azure` needs an api_base (or AZURE_API_BASE)",
+        ),
+        (
+            5,
+            "groq",
+            "litellm_params.api_base: environment variable UNSET_BASE is not set",
+        ),
+    ];
+    let expect: Vec<(usize, &str, String)> = expect.iter().map(|(i, p, r)| (*i, *p, r.to_string())).collect();
+    assert_eq!(disabled, expect);
+    let w = loaded.warnings.join("\n");
+    assert!(
+        w.contains("model_list[3]: cannot be served (litellm_params.api_base: provider `hosted_vllm` needs an api_base); the entry is loaded disabled"),
+        "{w}"
+    );
+    assert!(!w.contains("secret"), "no value is quoted: {w}");
+    // The same variable set serves the entry.
+    let env = |name: &str| (name == "HOSTED_VLLM_API_BASE").then(|| "http://127.0.0.1:8000/v1".to_string());
+    let yaml = "model_list:\n  - model_name: vllm\n    litellm_params: {model: hosted_vllm/llama}\n";
+    let loaded = load_str(yaml, Path::new("."), &env).unwrap();
+    assert_eq!((loaded.config.deployments.len(), loaded.config.disabled.len()), (1, 0));
+}
+
+#[test]
+fn a_client_may_list_a_disabled_model() {
+    let yaml = "model_list:\n  - model_name: off\n    litellm_params: {model: hosted_vllm/x}\n  - model_name: on\n    litellm_params: {model: openai/y}\ntollgate:\n  clients:\n    - name: c\n      key: client-key-1\n      models: [off, on]\n";
+    let loaded = load(yaml).unwrap();
+    assert_eq!(loaded.config.disabled.len(), 1);
+    assert!(problems(&yaml.replace("[off, on]", "[of, on]"))
+        .iter()
+        .any(|p| p.contains("models[0]: is not a model_name")));
+}
+
+#[test]
+fn what_is_wrong_in_the_file_still_stops_it() {
+    // A typo'd provider, a bad type, a header name and a missing secret
+    // file are the file's problems: the config does not load.
+    let yaml = r#"
+model_list:
+  - model_name: a
+    litellm_params: {model: olama/llama3}
+  - model_name: b
+    litellm_params: {model: openai/x, api_key: "file:/nonexistent/tollgate-key"}
+  - model_name: c
+    litellm_params: {model: openai/x, timeout: soon}
+  - model_name: d
+    litellm_params: {model: openai/x, headers: {"x-ok": [1]}}
+"#;
+    let found = problems(yaml);
+    for at in ["model_list[0]", "model_list[1]", "model_list[2]", "model_list[3]"] {
+        assert!(found.iter().any(|f| f.starts_with(at)), "{at} in {found:#?}");
+    }
 }
 
 #[test]

@@ -55,6 +55,9 @@ pub struct TokenSource {
     /// The form body: it holds the client secret.
     form: Secret,
     cached: ArcSwapOption<Token>,
+    /// The token the cached one replaced: requests sent with it may still
+    /// be answered, and an answer that echoes it must be cleaned of it too.
+    retired: ArcSwapOption<HeaderValue>,
     /// When the last fetch failed, and why: requests that waited for that
     /// fetch share its answer instead of each trying again.
     failed: ArcSwapOption<(Instant, &'static str)>,
@@ -127,6 +130,7 @@ impl TokenSource {
             url,
             form: Secret::new(form),
             cached: ArcSwapOption::empty(),
+            retired: ArcSwapOption::empty(),
             failed: ArcSwapOption::empty(),
             fetching: Arc::new(Mutex::new(())),
         })
@@ -167,8 +171,27 @@ impl TokenSource {
             }
         };
         let header = token.header.clone();
-        self.cached.store(Some(Arc::new(token)));
+        self.keep(token);
         Ok(header)
+    }
+
+    /// Caches a fresh token, remembering the one it replaces.
+    fn keep(&self, token: Token) {
+        if let Some(old) = self.cached.swap(Some(Arc::new(token))) {
+            self.retired.store(Some(Arc::new(old.header.clone())));
+        }
+    }
+
+    /// Calls `f` with each `Authorization` value a request may have been
+    /// sent with (`Bearer <token>`): the cached token and the one before it,
+    /// for `upstream::redact` (a provider may echo what it was sent).
+    pub fn each_token(&self, mut f: impl FnMut(&[u8])) {
+        if let Some(token) = self.cached.load_full() {
+            f(token.header.as_bytes());
+        }
+        if let Some(header) = self.retired.load_full() {
+            f(header.as_bytes());
+        }
     }
 
     fn refresh_in_background(self: &Arc<Self>, upstream: &Upstream) {
@@ -181,7 +204,7 @@ impl TokenSource {
         tokio::spawn(async move {
             let _turn = turn;
             match source.fetch(&upstream).await {
-                Ok(token) => source.cached.store(Some(Arc::new(token))),
+                Ok(token) => source.keep(token),
                 Err(cause) => {
                     tracing::warn!(
                         cause,

@@ -19,6 +19,10 @@ pub struct Entry {
     /// A prefix LiteLLM puts before the model name when it lacks it
     /// (Fireworks' `accounts/fireworks/models/`).
     pub model_prefix: &'static str,
+    /// Chat request fields LiteLLM renames for this provider, `(from, to)`
+    /// (`max_completion_tokens` to `max_tokens` for servers that know only
+    /// the older name; LiteLLM's `param_mappings`).
+    pub renames: Vec<(&'static str, &'static str)>,
 }
 
 impl Entry {
@@ -68,6 +72,12 @@ fn parse_line(line: &'static str) -> Option<Entry> {
         key_env: fields.next()?,
         base_env: fields.next()?,
         model_prefix: fields.next()?,
+        renames: fields
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|pair| pair.split_once(':'))
+            .collect(),
     })
 }
 
@@ -96,5 +106,11 @@ mod tests {
         );
         assert_eq!(entry("anthropic").unwrap().provider.wire, Wire::Anthropic);
         assert!(entry("sarvam").is_none());
+        assert_eq!(
+            entry("mistral").unwrap().renames,
+            [("max_completion_tokens", "max_tokens"), ("seed", "random_seed")]
+        );
+        assert_eq!(entry("poe").unwrap().renames, [("max_completion_tokens", "max_tokens")]);
+        assert!(entry("groq").unwrap().renames.is_empty());
     }
 }

@@ -3,7 +3,9 @@
 //! steer the gateway, and splice in the upstream model name (and, for a
 //! stream, the request for usage) without re-serialising.
 
+mod default_formats;
 pub mod defaults;
+pub mod rename;
 
 use std::fmt;
 

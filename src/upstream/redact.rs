@@ -132,7 +132,8 @@ impl Secrets {
     }
 }
 
-/// Calls `f` with each secret a deployment sends: its key, the values of
+/// Calls `f` with each secret a deployment sends: its key, the Entra ID
+/// tokens it fetched (whole `Bearer …` value and token), the values of
 /// credential-named configured headers (and the token of a `Bearer …`
 /// value), and the user info of its `api_base`.
 fn each_secret(deployment: &Deployment, mut f: impl FnMut(&[u8])) {
@@ -144,6 +145,15 @@ fn each_secret(deployment: &Deployment, mut f: impl FnMut(&[u8])) {
     };
     if let Some(key) = &deployment.api_key {
         f(key.expose().as_bytes());
+    }
+    if let Some(source) = &deployment.credential {
+        // Fetched at run time, so read each time: the token changes on refresh.
+        source.each_token(|header| {
+            f(header);
+            if let Some(token) = header.strip_prefix(b"Bearer ") {
+                f(token);
+            }
+        });
     }
     for (name, value) in &deployment.headers {
         if SECRET_NAME_PARTS.iter().any(|part| name.as_str().contains(part)) {

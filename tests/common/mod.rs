@@ -283,7 +283,39 @@ impl TestGateway {
         Self::serve(loaded.config).await
     }
 
+    /// Serves as the binary does by default: thread-per-core, here on two
+    /// cores (each a runtime on a thread of its own), whatever the machine.
     pub async fn serve(config: tollgate::config::Config) -> TestGateway {
+        Self::serve_cores(config, 2).await
+    }
+
+    /// Thread-per-core on this many cores.
+    pub async fn serve_cores(config: tollgate::config::Config, cores: usize) -> TestGateway {
+        let listeners = tollgate::server::cores::Listeners::bind("127.0.0.1", 0, cores).unwrap();
+        let addr = listeners.local_addr();
+        let gateway = Arc::new(Gateway::new(config));
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = tollgate::server::cores::serve(
+            listeners,
+            gateway.clone(),
+            async move {
+                let _ = rx.await;
+            },
+            Duration::from_secs(5),
+            tollgate::server::Limits::default(),
+        );
+        let task = tokio::spawn(async move { served.await.unwrap() });
+        TestGateway {
+            addr,
+            gateway,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    /// Serves on the test's own runtime (one listener), for tests that
+    /// need every gateway task under the test thread's tracing subscriber.
+    pub async fn serve_here(config: tollgate::config::Config) -> TestGateway {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let gateway = Arc::new(Gateway::new(config));

@@ -48,7 +48,8 @@ fn leaky_configs() -> Vec<String> {
         ),
         format!("{}tollgate:\n  spend:\n    currency: {CANARY}\n", entry_with("")),
         // Names are content too: the place is given by position.
-        format!("model_list:\n  - model_name: {CANARY}\n    litellm_params:\n      model: openai/x\n      api_base: ftp://x\n"),
+        // (A header the gateway owns: an `ftp://` base would only disable the entry.)
+        format!("model_list:\n  - model_name: {CANARY}\n    litellm_params:\n      model: openai/x\n      headers: {{Host: x}}\n"),
         format!("{}tollgate:\n  clients:\n    - name: {CANARY}\n", entry_with("")),
     ]
 }

@@ -421,7 +421,11 @@ async fn a_panic_in_one_request_ends_only_that_request() {
         panics: panics.clone(),
     });
     let mock = Mock::start().await;
-    let gw = TestGateway::start(&config_for(&mock, &[("steady", "up"), ("panics", "up")], "")).await;
+    let yaml = config_for(&mock, &[("steady", "up"), ("panics", "up")], "");
+    let config = tollgate::config::load_str(&yaml, std::path::Path::new("."), &|_: &str| None)
+        .unwrap()
+        .config;
+    let gw = TestGateway::serve_here(config).await;
     let events: Vec<String> = (0..4).map(|i| chunk("up", &format!("part {i} "))).collect();
     mock.script([Reply::Sse(events, Duration::from_millis(150))]);
     let url = gw.url("/v1/chat/completions");
