@@ -85,7 +85,7 @@ struct ServeArgs {
     /// (SO_REUSEPORT), a connection served where it was accepted. The
     /// cheapest per request; a core busy with one heavy client does not
     /// hand its work to an idle one. `multi-thread`: one work-stealing pool
-    /// over all threads, which balances uneven connections at about 30 %
+    /// over all threads, which balances uneven connections at about 15 %
     /// more CPU per request.
     #[arg(long, env = "TOLLGATE_RUNTIME", value_enum, default_value = "per-core")]
     runtime: RuntimeKind,
