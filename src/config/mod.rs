@@ -68,7 +68,8 @@ pub struct Disabled {
     /// Its position in `model_list`.
     pub index: usize,
     /// The LiteLLM provider it names (from a closed set: safe to show and
-    /// a metric label); `unknown` when its `model` could not be read.
+    /// a metric label); `unknown` when its `model` could not be read or
+    /// names no provider tollgate finds (`olama/x`, `*`, an unknown bare name).
     pub provider: &'static str,
     /// Why it cannot be served.
     pub reason: DisabledReason,
