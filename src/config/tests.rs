@@ -295,6 +295,32 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
 }
 
 #[test]
+fn litellm_1_110_keys_are_litellm_s() {
+    // Keys of LiteLLM 1.110.2's example configs that an older key table
+    // called "neither LiteLLM's nor tollgate's".
+    let loaded = load(&format!(
+        "{ONE}sandbox_tools: []\npolicies: {{}}\npolicy_attachments: []\nlitellm_settings:\n  websearch_interception_params: {{}}\n  code_interpreter_interception_params: {{}}\ngeneral_settings:\n  custom_team_metadata_validate: m.f\n"
+    ))
+    .unwrap();
+    let w = loaded.warnings.join("\n");
+    assert!(!w.contains("neither"), "{w}");
+    for key in [
+        "`sandbox_tools`",
+        "`policies`",
+        "`policy_attachments`",
+        "`litellm_settings.websearch_interception_params`",
+        "`litellm_settings.code_interpreter_interception_params`",
+        "`general_settings.custom_team_metadata_validate`",
+    ] {
+        let ignored = "is a LiteLLM setting tollgate does not implement yet";
+        assert!(
+            loaded.warnings.iter().any(|l| l.starts_with(key) && l.contains(ignored)),
+            "{key} in {w}"
+        );
+    }
+}
+
+#[test]
 fn unknown_entry_keys_warn_and_entry_limits_are_read() {
     let loaded = load(&format!(
         "{ONE}      tiemout: 5\n      project_id: p\n      model_id: arn\n    rpm: 7\n"
