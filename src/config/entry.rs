@@ -268,7 +268,7 @@ fn model_problem(model: &str, hint: bool) -> Unusable {
     let model = model.trim();
     if model == "*" {
         return Unusable::Entry(
-            "`*` is LiteLLM's catch-all, which picks each request's provider from its model name; tollgate does not route a bare `*` entry: name the provider, as in `model: openai/*` (a `model_name: \"*\"` entry then sends any model name there)".into(),
+            "`*` is LiteLLM's catch-all (it takes each request's provider from the model name); tollgate does not route a bare `*` entry: name the provider as in `model: openai/*` (a `model_name: \"*\"` entry then sends any model name there)".into(),
         );
     }
     match model.split_once('/') {

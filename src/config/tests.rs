@@ -228,7 +228,7 @@ model_list:
             "unknown",
             format!("{unknown}; for an OpenAI-compatible server write `openai/<model>` with its api_base"),
         ),
-        (2, "unknown", "litellm_params.model: `*` is LiteLLM's catch-all, which picks each request's provider from its model name; tollgate does not route a bare `*` entry: name the provider, as in `model: openai/*` (a `model_name: \"*\"` entry then sends any model name there)".into()),
+        (2, "unknown", "litellm_params.model: `*` is LiteLLM's catch-all (it takes each request's provider from the model name); tollgate does not route a bare `*` entry: name the provider as in `model: openai/*` (a `model_name: \"*\"` entry then sends any model name there)".into()),
         (3, "unknown", "litellm_params.model: has no provider prefix and the bundled model table does not know it; write it as `openai/<model>` for an OpenAI-compatible server".into()),
         (
             4,
