@@ -171,8 +171,16 @@ async fn a_model_naming_no_provider_answers_501_in_the_client_s_format_and_the_o
     // `gpt-4o` is no model_name: the disabled `*` entry would have served it.
     for (model, provider, reason) in [
         ("typo", "unknown", format!("{unknown}; did you mean `ollama/`?")),
-        ("router", "unknown", format!("{unknown}; for an OpenAI-compatible server")),
-        ("bare", "unknown", "litellm_params.model: has no provider prefix".to_string()),
+        (
+            "router",
+            "unknown",
+            format!("{unknown}; for an OpenAI-compatible server"),
+        ),
+        (
+            "bare",
+            "unknown",
+            "litellm_params.model: has no provider prefix".to_string(),
+        ),
         (
             "studio",
             "lm_studio",
@@ -202,7 +210,11 @@ async fn a_model_naming_no_provider_answers_501_in_the_client_s_format_and_the_o
         assert_eq!(answer.status, 200, "{model}: {:?}", answer.body);
     }
     let sent: Vec<String> = mock.calls().iter().map(|c| c.json()["model"].to_string()).collect();
-    assert_eq!(sent, ["\"served\"", "\"whisper-1\""], "nothing of the disabled entries went upstream");
+    assert_eq!(
+        sent,
+        ["\"served\"", "\"whisper-1\""],
+        "nothing of the disabled entries went upstream"
+    );
 }
 
 #[tokio::test]

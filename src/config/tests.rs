@@ -314,7 +314,10 @@ fn litellm_1_110_keys_are_litellm_s() {
     ] {
         let ignored = "is a LiteLLM setting tollgate does not implement yet";
         assert!(
-            loaded.warnings.iter().any(|l| l.starts_with(key) && l.contains(ignored)),
+            loaded
+                .warnings
+                .iter()
+                .any(|l| l.starts_with(key) && l.contains(ignored)),
             "{key} in {w}"
         );
     }
