@@ -8,7 +8,11 @@ to the repository root; the litellm version is read from the README beside it.
 Per model: its per-token prices and its output token limit (`max_output_tokens`,
 filled in as Anthropic's required `max_tokens` when a client gave none).
 Only per-token prices for text models are kept (modes chat, completion,
-embedding, responses, or none), so the table stays small. Output is sorted by
+embedding, responses, or none), so the table stays small. A bare model name
+(no `/`) the table would otherwise drop (audio, image, moderation, rerank,
+realtime models: `whisper-1`, `tts-1`, `gpt-image-1`) gets a row with its
+provider and no prices, so tollgate infers its provider as LiteLLM does; such
+a row prices nothing. Output is sorted by
 key and floats are written with repr(), so the file is deterministic and every
 value round-trips exactly.
 """
@@ -24,6 +28,8 @@ DEFAULT_SOURCE = os.path.join(REPO, "..", "shared", "data", "model_prices_and_co
 OUTPUT = os.path.join(REPO, "data", "prices.tsv")
 
 MODES = {"chat", "completion", "embedding", "responses", None}
+# A LiteLLM provider name (the sample entry's is a sentence).
+PROVIDER = re.compile(r"[a-z0-9_.-]+")
 # Output columns after key and provider, each taken from this LiteLLM field.
 PRICE_FIELDS = [
     "input_cost_per_token",
@@ -59,12 +65,24 @@ def clean(text, what):
     return text
 
 
+def provider_only(key, entry):
+    """The row of a bare model name kept only for its provider, or None."""
+    provider = entry.get("litellm_provider")
+    if "/" in key or not isinstance(provider, str) or not PROVIDER.fullmatch(provider):
+        return None
+    return "\t".join([clean(key, "key"), provider] + [""] * (len(PRICE_FIELDS) + 1))
+
+
 def rows(models):
     for key in sorted(models):
         entry = models[key]
-        if not isinstance(entry, dict) or entry.get("mode") not in MODES:
+        if not isinstance(entry, dict):
             continue
-        if not (is_price(entry.get("input_cost_per_token")) or is_price(entry.get("output_cost_per_token"))):
+        priced = is_price(entry.get("input_cost_per_token")) or is_price(entry.get("output_cost_per_token"))
+        if entry.get("mode") not in MODES or not priced:
+            row = provider_only(key, entry)
+            if row:
+                yield row
             continue
         provider = entry.get("litellm_provider") or ""
         prices = [repr(float(entry[f])) if is_price(entry.get(f)) else "" for f in PRICE_FIELDS]

@@ -65,7 +65,7 @@ fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
         "{stdout}"
     );
 
-    let bad = write_config(&dir, "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n  - model_name: b\n    litellm_params:\n      model: nope/x\ngeneral_settings:\n  master_key: os.environ/TG_UNSET_A\n");
+    let bad = write_config(&dir, "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n  - model_name: b\n    litellm_params:\n      model: openai/x\n      timeout: soon\ngeneral_settings:\n  master_key: os.environ/TG_UNSET_A\n");
     let out = Command::new(BIN)
         .args(["check", "--config"])
         .arg(&bad)
@@ -76,7 +76,7 @@ fn check_passes_good_configs_and_lists_every_problem_of_bad_ones() {
     assert!(
         stderr.contains("2 problem(s)")
             && stderr.contains("TG_UNSET_A")
-            && stderr.contains("model_list[1] litellm_params.model"),
+            && stderr.contains("model_list[1] litellm_params.timeout"),
         "{stderr}"
     );
 

@@ -1,6 +1,7 @@
 //! Entries tollgate cannot serve (an `api_base` that is no http(s) URL or
-//! that nothing gives, an unset `os.environ/` variable) load disabled: the
-//! others serve, and requests to them get a 501 saying why.
+//! that nothing gives, an unset `os.environ/` variable, a `model` naming no
+//! provider tollgate finds) load disabled: the others serve, and requests to
+//! them get a 501 saying why.
 
 mod common;
 
@@ -50,7 +51,7 @@ async fn an_entry_that_cannot_be_served_answers_501_and_the_others_serve() {
         (
             "vllm",
             "hosted_vllm",
-            "litellm_params.api_base: provider `hosted_vllm` needs an api_base",
+            "litellm_params.api_base: provider `hosted_vllm` needs an api_base (or HOSTED_VLLM_API_BASE)",
         ),
         (
             "az",
@@ -136,4 +137,113 @@ async fn check_warns_strict_refuses_and_the_gauge_counts_them() {
     };
     assert!(gauge("openai").ends_with(" 2"), "{}", gauge("openai"));
     assert!(gauge("azure").ends_with(" 1"), "{}", gauge("azure"));
+}
+
+/// Entries whose `model` names no provider tollgate finds, then one it serves.
+fn no_provider_config(mock: &Mock) -> String {
+    format!(
+        r#"model_list:
+  - model_name: typo
+    litellm_params: {{model: olama/llama3}}
+  - model_name: router
+    litellm_params: {{model: auto_router/best}}
+  - model_name: bare
+    litellm_params: {{model: my-own-finetune}}
+  - model_name: studio
+    litellm_params: {{model: lm_studio/qwen}}
+  - model_name: "*"
+    litellm_params: {{model: "*"}}
+  - model_name: ok
+    litellm_params: {{model: openai/served, api_base: {base}}}
+  - model_name: whisper
+    litellm_params: {{model: whisper-1, api_base: {base}}}
+"#,
+        base = mock.base()
+    )
+}
+
+#[tokio::test]
+async fn a_model_naming_no_provider_answers_501_in_the_client_s_format_and_the_others_serve() {
+    let mock = Mock::start().await;
+    let gw = TestGateway::start(&no_provider_config(&mock)).await;
+    let unknown = "litellm_params.model: names an unknown provider (neither LiteLLM's nor tollgate's)";
+    let catch_all = "litellm_params.model: `*` is LiteLLM's catch-all";
+    // `gpt-4o` is no model_name: the disabled `*` entry would have served it.
+    for (model, provider, reason) in [
+        ("typo", "unknown", format!("{unknown}; did you mean `ollama/`?")),
+        (
+            "router",
+            "unknown",
+            format!("{unknown}; for an OpenAI-compatible server"),
+        ),
+        (
+            "bare",
+            "unknown",
+            "litellm_params.model: has no provider prefix".to_string(),
+        ),
+        (
+            "studio",
+            "lm_studio",
+            "litellm_params.api_base: provider `lm_studio` needs an api_base (or LM_STUDIO_API_BASE)".to_string(),
+        ),
+        ("gpt-4o", "unknown", catch_all.to_string()),
+    ] {
+        let chat = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        let answer = post_json(&gw.url("/v1/chat/completions"), &[], chat).await;
+        assert_eq!(answer.status, 501, "{model}: {:?}", answer.body);
+        assert_eq!(answer.error_code(), "deployment_disabled", "{model}");
+        let message = answer.json()["error"]["message"].as_str().unwrap().to_string();
+        let head = format!("The model `{model}` (provider `{provider}`) cannot be served: its configuration entry is disabled ({reason}");
+        assert!(message.starts_with(&head), "{message}");
+
+        let messages = json!({"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+        let answer = post_json(&gw.url("/v1/messages"), &[], messages).await;
+        assert_eq!(answer.status, 501, "{model}: {:?}", answer.body);
+        assert_eq!(answer.json()["type"], "error", "Anthropic's error shape");
+        assert_eq!(answer.header("x-tollgate-error"), Some("deployment_disabled"));
+        assert!(answer.json()["error"]["message"].as_str().unwrap().starts_with(&head));
+    }
+    // The others serve; `whisper-1`'s provider is inferred from the table.
+    for model in ["ok", "whisper"] {
+        let chat = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        let answer = post_json(&gw.url("/v1/chat/completions"), &[], chat).await;
+        assert_eq!(answer.status, 200, "{model}: {:?}", answer.body);
+    }
+    let sent: Vec<String> = mock.calls().iter().map(|c| c.json()["model"].to_string()).collect();
+    assert_eq!(
+        sent,
+        ["\"served\"", "\"whisper-1\""],
+        "nothing of the disabled entries went upstream"
+    );
+}
+
+#[tokio::test]
+async fn check_passes_with_the_typo_warned_and_strict_fails() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy_config.yaml");
+    std::fs::write(&path, no_provider_config(&mock)).unwrap();
+    let run = |strict: bool| {
+        let mut command = Command::new(BIN);
+        command.args(["check", "--config"]).arg(&path);
+        command.env_remove("LM_STUDIO_API_BASE");
+        if strict {
+            command.arg("--strict");
+        }
+        command.output().unwrap()
+    };
+    let out = run(false);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("warning: model_list[0]: cannot be served (litellm_params.model: names an unknown provider (neither LiteLLM's nor tollgate's); did you mean `ollama/`?); the entry is loaded disabled (its requests get a 501)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tollgate does not route a bare `*` entry"), "{stdout}");
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("5 entries cannot be served (--strict)"),
+        "{out:?}"
+    );
 }

@@ -97,7 +97,7 @@ fn broken(i: usize) -> String {
     let kinds = [
         "model_list:\n  - model_name: [unclosed\n".to_string(),
         "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      headers: {Host: evil}\n".to_string(),
-        "model_list:\n  - model_name: a\n    litellm_params:\n      model: nosuchprovider/x\n".to_string(),
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      timeout: soon\n".to_string(),
         "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\ntollgate:\n  clients:\n    - name: dup\n      key: k1\n    - name: dup\n      key: k2\n".to_string(),
         "model_list:\n  - model_name: \"\"\n    litellm_params:\n      model: openai/x\n".to_string(),
     ];

@@ -123,7 +123,7 @@ impl Report {
 }
 
 /// The known key nearest `key` when it is near enough to be a typo of it.
-fn closest<'a>(key: &str, known: impl Iterator<Item = &'a &'a str>) -> Option<&'a str> {
+pub(super) fn closest<'a>(key: &str, known: impl Iterator<Item = &'a &'a str>) -> Option<&'a str> {
     // One edit per five characters, at least one and at most three.
     let limit = (key.chars().count() / 5).clamp(1, 3);
     known

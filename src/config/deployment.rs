@@ -77,7 +77,16 @@ pub(super) fn build(
             None => match provider.default_base {
                 Some(default) => Some(default.to_string()),
                 None => {
-                    let message = format!("provider `{}` needs an api_base", provider.name);
+                    // Name the variable read in its place, as Azure's reason does.
+                    let vars: Vec<&str> = providers::table::entry(provider.name)
+                        .map(|e| e.base_vars().collect())
+                        .unwrap_or_default();
+                    let or_var = if vars.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (or {})", vars.join(" or "))
+                    };
+                    let message = format!("provider `{}` needs an api_base{or_var}", provider.name);
                     report.unservable(format!("{at} litellm_params.api_base"), message);
                     None
                 }

@@ -125,8 +125,11 @@ pub(super) struct Place<'a> {
 /// header value a header cannot carry, Azure settings it cannot use. What
 /// is wrong in the file's shape stays a problem: a value of the wrong
 /// type, a number out of bounds, an empty `model_name`, a header name that is
-/// not one, a provider nobody has (a typo), and an unreadable `file:`
-/// secret (so a reload mid-rotation keeps the running config).
+/// not one, and an unreadable `file:` secret (so a reload mid-rotation keeps
+/// the running config). A `model` naming no provider tollgate finds (a typo
+/// such as `olama/`, a newer LiteLLM's provider, LiteLLM's catch-all `*`, a
+/// bare name the bundled table lacks) loads disabled: LiteLLM's proxy starts
+/// without that deployment, and `check` warns and `--strict` fails.
 fn deployment(
     entry: Value,
     index: usize,
@@ -204,17 +207,19 @@ fn unservable_reason(problem: &super::Problem, at: &str) -> String {
 
 /// The entry's provider and upstream model, or the LiteLLM provider
 /// tollgate does not speak yet that it names (noted; the entry loads disabled).
+/// A model naming no provider tollgate can find loads disabled too, as
+/// LiteLLM's proxy starts without such a deployment.
 fn provider_of(
-    model: &str,
+    raw: &str,
     at: &str,
     resolver: &mut Resolver,
     report: &mut Report,
 ) -> (Option<(&'static Provider, String)>, Option<&'static str>) {
     let model_at = format!("{at} litellm_params.model");
-    let model = match resolver.resolve(model) {
+    let model = match resolver.resolve(raw) {
         Ok(model) => model,
         Err(e) => {
-            report.unresolved(model_at, model, e);
+            report.unresolved(model_at, raw, e);
             return (None, None);
         }
     };
@@ -229,7 +234,7 @@ fn provider_of(
             (Some((provider, with_model_prefix(provider, upstream))), None)
         }
         // The others still serve; this one answers 501 (LiteLLM would serve it).
-        Err(e) => match providers::unsupported(&model) {
+        Err(_) => match providers::unsupported(&model) {
             Some(provider) => {
                 report.note(format!(
                     "{at}: provider `{provider}` is a LiteLLM provider tollgate does not support yet; the entry is loaded disabled (its requests get a 501)"
@@ -237,25 +242,51 @@ fn provider_of(
                 (None, Some(provider))
             }
             None => {
-                report.problem(model_at, model_problem(&model, e));
+                // A near provider name is offered only for a value written in
+                // the file: one from a variable or a secret file stays unhinted.
+                match model_problem(&model, model == raw) {
+                    Unusable::Entry(message) => report.unservable(model_at, message),
+                    Unusable::Config(message) => report.problem(model_at, message),
+                }
                 (None, None)
             }
         },
     }
 }
 
-/// `parse_model`'s message when it names only a provider from LiteLLM's list
-/// (a closed set); otherwise one that quotes nothing of the value, which may
-/// have come from a secret reference.
-fn model_problem(model: &str, message: String) -> String {
+/// Why a `model` no provider serves cannot be used.
+enum Unusable {
+    /// Only this entry: it loads disabled.
+    Entry(String),
+    /// The file is wrong: the config fails.
+    Config(String),
+}
+
+/// The sentence for a `model` that names no provider tollgate finds; it
+/// quotes nothing of the value, which may have come from a secret reference.
+fn model_problem(model: &str, hint: bool) -> Unusable {
+    let model = model.trim();
+    if model == "*" {
+        return Unusable::Entry(
+            "`*` is LiteLLM's catch-all (it takes each request's provider from the model name); tollgate does not route a bare `*` entry: name the provider as in `model: openai/*` (a `model_name: \"*\"` entry then sends any model name there)".into(),
+        );
+    }
     match model.split_once('/') {
-        None => "has no provider prefix; write it as `openai/<model>` for an OpenAI-compatible server".into(),
-        Some((_, "")) => "names no model after the provider prefix".into(),
-        Some(_) if message.contains("does not support yet") => message,
-        Some(_) => match message.split_once("(supported: ") {
-            Some((_, list)) => format!("names an unknown provider (supported: {list}"),
-            None => "names an unknown provider".into(),
-        },
+        None => Unusable::Entry(
+            "has no provider prefix and the bundled model table does not know it; write it as `openai/<model>` for an OpenAI-compatible server".into(),
+        ),
+        Some((_, "")) => Unusable::Config("names no model after the provider prefix".into()),
+        Some((prefix, _)) => {
+            let known = providers::known_names();
+            let near = hint
+                .then(|| super::build::closest(prefix, known.iter()))
+                .flatten()
+                .map(|near| format!("; did you mean `{near}/`?"))
+                .unwrap_or_else(|| {
+                    "; for an OpenAI-compatible server write `openai/<model>` with its api_base".into()
+                });
+            Unusable::Entry(format!("names an unknown provider (neither LiteLLM's nor tollgate's){near}"))
+        }
     }
 }
 

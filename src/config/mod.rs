@@ -68,7 +68,8 @@ pub struct Disabled {
     /// Its position in `model_list`.
     pub index: usize,
     /// The LiteLLM provider it names (from a closed set: safe to show and
-    /// a metric label); `unknown` when its `model` could not be read.
+    /// a metric label); `unknown` when its `model` could not be read or
+    /// names no provider tollgate finds (`olama/x`, `*`, an unknown bare name).
     pub provider: &'static str,
     /// Why it cannot be served.
     pub reason: DisabledReason,
@@ -133,9 +134,20 @@ pub struct Config {
 
 impl Config {
     /// The disabled entry named `requested`, when no enabled entry serves
-    /// that name.
+    /// that name: an exact `model_name`, else a disabled wildcard entry
+    /// (`"*"`, `bedrock/*`) that would have served it, so its caller learns
+    /// why rather than getting "unknown model".
     pub fn disabled_entry(&self, requested: &str) -> Option<&Disabled> {
-        self.disabled.iter().find(|d| &*d.model_name == requested)
+        let wildcard = |d: &&Disabled| {
+            d.model_name.split_once('*').is_some_and(|(p, s)| {
+                requested.len() >= p.len() + s.len() && requested.starts_with(p) && requested.ends_with(s)
+            })
+        };
+        let mut disabled = self.disabled.iter();
+        disabled
+            .clone()
+            .find(|d| &*d.model_name == requested)
+            .or_else(|| disabled.find(wildcard))
     }
 
     /// The entries serving `model_name`, if any.

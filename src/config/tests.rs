@@ -124,7 +124,7 @@ model_list:
         (
             3,
             "hosted_vllm",
-            "litellm_params.api_base: provider `hosted_vllm` needs an api_base",
+            "litellm_params.api_base: provider `hosted_vllm` needs an api_base (or HOSTED_VLLM_API_BASE)",
         ),
         (
             4,
@@ -141,7 +141,7 @@ model_list:
     assert_eq!(disabled, expect);
     let w = loaded.warnings.join("\n");
     assert!(
-        w.contains("model_list[3]: cannot be served (litellm_params.api_base: provider `hosted_vllm` needs an api_base); the entry is loaded disabled"),
+        w.contains("model_list[3]: cannot be served (litellm_params.api_base: provider `hosted_vllm` needs an api_base (or HOSTED_VLLM_API_BASE)); the entry is loaded disabled"),
         "{w}"
     );
     assert!(!w.contains("secret"), "no value is quoted: {w}");
@@ -164,12 +164,12 @@ fn a_client_may_list_a_disabled_model() {
 
 #[test]
 fn what_is_wrong_in_the_file_still_stops_it() {
-    // A typo'd provider, a bad type, a header name and a missing secret
-    // file are the file's problems: the config does not load.
+    // A bad type, a header name, a missing secret file and a provider
+    // prefix with no model are the file's problems: the config does not load.
     let yaml = r#"
 model_list:
   - model_name: a
-    litellm_params: {model: olama/llama3}
+    litellm_params: {model: openai/}
   - model_name: b
     litellm_params: {model: openai/x, api_key: "file:/nonexistent/tollgate-key"}
   - model_name: c
@@ -181,6 +181,79 @@ model_list:
     for at in ["model_list[0]", "model_list[1]", "model_list[2]", "model_list[3]"] {
         assert!(found.iter().any(|f| f.starts_with(at)), "{at} in {found:#?}");
     }
+}
+
+#[test]
+fn a_model_naming_no_provider_tollgate_finds_loads_disabled() {
+    // LiteLLM's proxy starts without such a deployment; tollgate loads it
+    // disabled and says why, a typo with the nearest provider.
+    let yaml = r#"
+model_list:
+  - model_name: typo
+    litellm_params: {model: olama/llama3}
+  - model_name: stranger
+    litellm_params: {model: mistralai/mistral-large}
+  - model_name: "*"
+    litellm_params: {model: "*"}
+  - model_name: bare
+    litellm_params: {model: my-own-finetune}
+  - model_name: studio
+    litellm_params: {model: lm_studio/qwen}
+  - model_name: secret-typo
+    litellm_params: {model: os.environ/TYPO_MODEL}
+  - model_name: whisper
+    litellm_params: {model: whisper-1}
+"#;
+    let env = |name: &str| (name == "TYPO_MODEL").then(|| "olama/llama3".to_string());
+    let loaded = load_str(yaml, Path::new("."), &env).unwrap();
+    let served: Vec<(&str, &str, &str)> = loaded
+        .config
+        .deployments
+        .iter()
+        .map(|d| (&*d.model_name, d.provider.name, &*d.upstream_model))
+        .collect();
+    // The bundled table now carries the provider of audio and image models.
+    assert_eq!(served, [("whisper", "openai", "whisper-1")]);
+    let disabled: Vec<(usize, &str, String)> = loaded
+        .config
+        .disabled
+        .iter()
+        .map(|d| (d.index, d.provider, d.to_string()))
+        .collect();
+    let unknown = "litellm_params.model: names an unknown provider (neither LiteLLM's nor tollgate's)";
+    let expect = [
+        (0, "unknown", format!("{unknown}; did you mean `ollama/`?")),
+        (
+            1,
+            "unknown",
+            format!("{unknown}; for an OpenAI-compatible server write `openai/<model>` with its api_base"),
+        ),
+        (2, "unknown", "litellm_params.model: `*` is LiteLLM's catch-all (it takes each request's provider from the model name); tollgate does not route a bare `*` entry: name the provider as in `model: openai/*` (a `model_name: \"*\"` entry then sends any model name there)".into()),
+        (3, "unknown", "litellm_params.model: has no provider prefix and the bundled model table does not know it; write it as `openai/<model>` for an OpenAI-compatible server".into()),
+        (
+            4,
+            "lm_studio",
+            "litellm_params.api_base: provider `lm_studio` needs an api_base (or LM_STUDIO_API_BASE)".into(),
+        ),
+        // A value from a variable gets no hint: it may be a secret's.
+        (
+            5,
+            "unknown",
+            format!("{unknown}; for an OpenAI-compatible server write `openai/<model>` with its api_base"),
+        ),
+    ];
+    assert_eq!(disabled, expect);
+    let w = loaded.warnings.join("\n");
+    assert!(
+        w.contains("model_list[0]: cannot be served (litellm_params.model: names an unknown provider (neither LiteLLM's nor tollgate's); did you mean `ollama/`?); the entry is loaded disabled"),
+        "{w}"
+    );
+    assert!(!w.contains("olama"), "no value is quoted: {w}");
+    // `openai/*` under `model_name: "*"` is the wildcard tollgate routes.
+    let wildcard = "model_list:\n  - model_name: \"*\"\n    litellm_params: {model: \"openai/*\"}\n";
+    let loaded = load(wildcard).unwrap();
+    let resolved = loaded.config.resolve("gpt-4o").unwrap();
+    assert_eq!(resolved.deployments[0].upstream_for(resolved.name), "gpt-4o");
 }
 
 #[test]
@@ -219,6 +292,35 @@ fn litellm_keys_warn_once_and_strangers_are_errors() {
         "{w}"
     );
     assert!(w.contains("did you mean `router_settings.num_retries`?"), "{w}");
+}
+
+#[test]
+fn litellm_1_110_keys_are_litellm_s() {
+    // Keys of LiteLLM 1.110.2's example configs that an older key table
+    // called "neither LiteLLM's nor tollgate's".
+    let loaded = load(&format!(
+        "{ONE}sandbox_tools: []\npolicies: {{}}\npolicy_attachments: []\nlitellm_settings:\n  websearch_interception_params: {{}}\n  code_interpreter_interception_params: {{}}\ngeneral_settings:\n  custom_team_metadata_validate: m.f\n"
+    ))
+    .unwrap();
+    let w = loaded.warnings.join("\n");
+    assert!(!w.contains("neither"), "{w}");
+    for key in [
+        "`sandbox_tools`",
+        "`policies`",
+        "`policy_attachments`",
+        "`litellm_settings.websearch_interception_params`",
+        "`litellm_settings.code_interpreter_interception_params`",
+        "`general_settings.custom_team_metadata_validate`",
+    ] {
+        let ignored = "is a LiteLLM setting tollgate does not implement yet";
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|l| l.starts_with(key) && l.contains(ignored)),
+            "{key} in {w}"
+        );
+    }
 }
 
 #[test]

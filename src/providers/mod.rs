@@ -237,6 +237,19 @@ pub fn unsupported(model: &str) -> Option<&'static str> {
     })
 }
 
+/// Every provider name tollgate or LiteLLM knows (for a typo's nearest name).
+pub fn known_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = [ANTHROPIC.name]
+        .into_iter()
+        .chain(OWN_RULES.iter().map(|p| p.name))
+        .chain(table::entries().iter().map(|e| e.provider.name))
+        .chain(NOT_YET.iter().copied())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 /// LiteLLM's provider for a bare model name.
 fn infer(model: &str) -> Option<&'static str> {
     if let Some(provider) = crate::spend::provider_of(model) {

@@ -48,7 +48,8 @@ fn table() -> &'static HashMap<&'static str, Price> {
 }
 
 /// Parses `key, provider, input, output, cache_read, cache_write, reasoning`
-/// lines; `#` lines are comments. A bad line is skipped (a test proves none is).
+/// lines; `#` lines are comments. A bad line is skipped (a test proves none
+/// is), and so is a provider-only line (no input or output price).
 fn parse_table(text: &'static str) -> HashMap<&'static str, Price> {
     let mut prices = HashMap::with_capacity(text.len() / 50);
     for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
@@ -69,10 +70,16 @@ fn parse_line(line: &str) -> Option<(&str, Price)> {
             number => number.parse().ok().map(Some),
         }
     };
+    let (input, output) = (next()?, next()?);
+    // A row with neither price is kept for its provider only (`whisper-1`):
+    // unpriced, not free.
+    if input.is_none() && output.is_none() {
+        return None;
+    }
     // LiteLLM treats a missing per-token price as zero (e.g. embeddings' output).
     let price = Price {
-        input: next()?.unwrap_or(0.0),
-        output: next()?.unwrap_or(0.0),
+        input: input.unwrap_or(0.0),
+        output: output.unwrap_or(0.0),
         cache_read: next()?,
         cache_write: next()?,
         reasoning: next()?,

@@ -19,9 +19,21 @@ fn close(got: f64, want: f64) {
 
 #[test]
 fn every_table_line_parses() {
-    let lines = TABLE.lines().filter(|l| !l.starts_with('#')).count();
-    assert_eq!(table().len(), lines);
-    assert!(lines > 3000, "{lines}");
+    let lines: Vec<&str> = TABLE.lines().filter(|l| !l.starts_with('#')).collect();
+    // A provider-only line (`whisper-1\topenai` and blanks) names no price.
+    let provider_only = |l: &&str| l.split('\t').skip(2).all(str::is_empty);
+    let priced = lines.iter().filter(|l| !provider_only(l)).count();
+    assert_eq!(table().len(), priced);
+    assert!(priced > 3000, "{priced}");
+    assert!(lines.len() > priced, "the table keeps provider-only lines too");
+}
+
+#[test]
+fn provider_only_models_are_inferred_but_unpriced() {
+    assert_eq!(provider_of("whisper-1"), Some("openai"));
+    assert_eq!(provider_of("tts-1"), Some("openai"));
+    assert_eq!(bundled("openai", "whisper-1"), None);
+    assert_eq!(max_output_tokens("openai", "whisper-1"), None);
 }
 
 #[test]
