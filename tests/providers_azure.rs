@@ -344,13 +344,38 @@ async fn a_token_is_refreshed_before_it_expires_without_holding_requests() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(azure.tokens.load(Ordering::SeqCst), 2, "refreshed in the background");
+    // The endpoint counted its answer; the gateway (on threads of its own)
+    // keeps the new token a moment later. From then on every request uses it.
+    let used = || -> Vec<String> {
+        azure
+            .api_calls()
+            .iter()
+            .map(|c| c.header("authorization").unwrap_or("").to_string())
+            .collect()
+    };
+    for _ in 0..100 {
+        assert_eq!(ask().await.status, 200);
+        if used().last().map(String::as_str) == Some("Bearer tok-2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(ask().await.status, 200);
-    let used: Vec<String> = azure
-        .api_calls()
+    let used = used();
+    assert_eq!(
+        used[..2],
+        ["Bearer tok-1", "Bearer tok-1"],
+        "the second request did not wait"
+    );
+    let first_new = used
         .iter()
-        .map(|c| c.header("authorization").unwrap_or("").to_string())
-        .collect();
-    assert_eq!(used, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]);
+        .position(|t| t == "Bearer tok-2")
+        .expect("the new token is used");
+    assert!(
+        used[first_new..].iter().all(|t| t == "Bearer tok-2"),
+        "once kept, the new token serves every request: {used:?}"
+    );
+    assert!(used[..first_new].iter().all(|t| t == "Bearer tok-1"), "{used:?}");
 }
 
 #[tokio::test]
