@@ -41,7 +41,6 @@ fn leaky_configs() -> Vec<String> {
         entry_with(&format!("      timeout: {CANARY}")),
         entry_with(&format!("      mock_response: [{CANARY}]")),
         format!("{}router_settings:\n  routing_strategy: {CANARY}\n", entry_with("")),
-        format!("model_list:\n  - model_name: m\n    litellm_params:\n      model: {CANARY}@{CANARY_HOST}\n"),
         format!(
             "{}tollgate:\n  clients:\n    - name: c\n      key: k\n      models: [{CANARY}]\n",
             entry_with("")
@@ -153,6 +152,26 @@ async fn a_broken_config_shows_place_and_kind_but_never_its_text() {
     let (_, logs) = running.wait(Duration::from_secs(10));
     assert!(logs.contains("reload refused"), "{logs}");
     assert_no_content("the log", &logs);
+}
+
+/// A `model` naming no provider tollgate finds loads that entry disabled
+/// (issue 14) instead of refusing the file: its warning, `check`'s listing
+/// and the refusal of `--strict` say where, never the value.
+#[test]
+fn an_unknown_model_value_disables_its_entry_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("unknown.yaml");
+    let yaml = format!(
+        "model_list:\n  - model_name: m\n    litellm_params:\n      model: {CANARY}@{CANARY_HOST}\n  - model_name: ok\n    litellm_params:\n      model: openai/x\n"
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let file = file.to_str().unwrap();
+    let (ok, out) = run_bounded(&["check", "--config", file], Duration::from_secs(10));
+    assert!(ok && out.contains("model_list[0]"), "{out}");
+    assert_no_content("`tollgate check` of an unknown model value", &out);
+    let (ok, out) = run_bounded(&["check", "--strict", "--config", file], Duration::from_secs(10));
+    assert!(!ok, "{out}");
+    assert_no_content("`tollgate check --strict` of an unknown model value", &out);
 }
 
 /// Every numeric key, with where its problem is reported.
