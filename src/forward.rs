@@ -552,27 +552,35 @@ fn annotate(
     record: &Record,
 ) -> Response<GatewayBody> {
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(group) {
+    // The deployment's own name is the usual group: its value is built once.
+    let name = match &deployment.name_header {
+        Some(value) if group == &*deployment.model_name => Some(value.clone()),
+        _ => HeaderValue::from_str(group).ok(),
+    };
+    if let Some(v) = name {
         headers.insert(HeaderName::from_static(MODEL_GROUP_HEADER), v);
     }
     headers.insert(
         HeaderName::from_static(DEPLOYMENT_HEADER),
-        HeaderValue::from(deployment.index),
+        deployment.index_header.clone(),
     );
     annotate_counts(response, record)
 }
 
 fn annotate_counts(mut response: Response<GatewayBody>, record: &Record) -> Response<GatewayBody> {
     let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static(RETRIES_HEADER),
-        HeaderValue::from(record.retries),
-    );
-    headers.insert(
-        HeaderName::from_static(FALLBACKS_HEADER),
-        HeaderValue::from(record.fallbacks),
-    );
+    headers.insert(HeaderName::from_static(RETRIES_HEADER), count(record.retries));
+    headers.insert(HeaderName::from_static(FALLBACKS_HEADER), count(record.fallbacks));
     response
+}
+
+/// A small count as a header value; the usual ones (0–9) without an allocation.
+fn count(n: u32) -> HeaderValue {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    match usize::try_from(n).ok().and_then(|i| DIGITS.get(i)) {
+        Some(digit) => HeaderValue::from_static(digit),
+        None => HeaderValue::from(n),
+    }
 }
 
 /// Answers from `mock_response` without calling the provider.
@@ -587,4 +595,16 @@ fn mock(endpoint: Endpoint, deployment: &Deployment, text: &str, stream: bool) -
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_are_decimal_whether_static_or_not() {
+        for n in [0, 1, 9, 10, 42, u32::MAX] {
+            assert_eq!(count(n).to_str().unwrap(), n.to_string());
+        }
+    }
 }

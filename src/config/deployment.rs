@@ -219,6 +219,8 @@ pub(super) fn build(
     let max_output_tokens = spend::max_output_tokens(provider.name, base_model.unwrap_or(&upstream_model));
     let label = Arc::from(format!("{}/{}", provider.name, upstream_model));
     Some(Deployment {
+        index_header: http::HeaderValue::from(index),
+        name_header: http::HeaderValue::from_str(model_name).ok(),
         model_name: Arc::from(model_name),
         index,
         provider,

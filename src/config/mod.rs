@@ -242,6 +242,12 @@ pub struct Deployment {
     pub credential: Option<Arc<crate::providers::entra::TokenSource>>,
     /// `provider/upstream-model`, for log lines.
     pub label: Arc<str>,
+    /// `x-tollgate-deployment`'s value (the index), built once: answers
+    /// carry it without an allocation.
+    pub index_header: http::HeaderValue,
+    /// `model_name` as a header value, built once (`None` when a header
+    /// cannot carry it).
+    pub name_header: Option<http::HeaderValue>,
     /// Headers added to every upstream request (values marked sensitive).
     pub headers: HeaderMap,
     /// The whole request's time limit (`timeout`).

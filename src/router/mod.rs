@@ -23,6 +23,16 @@ pub struct Unavailable {
 pub fn pick(group: &[Arc<Deployment>], strategy: Strategy, tried: &[usize]) -> Result<Arc<Deployment>, Unavailable> {
     let now = now_ms();
     let healthy = |d: &&Arc<Deployment>| d.state.cooling(now).is_none() && !d.state.over_limit(d.rpm, d.tpm, now);
+    // A group of one (the usual case) needs no candidate lists: the same
+    // answer as below, without their allocations.
+    if let [only] = group {
+        return match healthy(&only) {
+            true => Ok(only.clone()),
+            false => Err(Unavailable {
+                retry_after: only.state.cooling(now).unwrap_or(Duration::from_secs(1)),
+            }),
+        };
+    }
     let fresh: Vec<&Arc<Deployment>> = group
         .iter()
         .filter(healthy)

@@ -234,3 +234,22 @@ fn wildcards_aliases_and_fallback_lists() {
     assert_eq!(r.retries_for(ErrorClass::ContextWindow), 0);
     let _ = Arc::clone(&group[0]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_group_of_one_is_picked_again_until_it_cools_down() {
+    let c = config(&["      rpm: 1000\n"], "router_settings:\n  cooldown_time: 10\n");
+    let group = c.group("g").unwrap();
+    assert_eq!(group.len(), 1);
+    assert_eq!(pick(group, Strategy::LeastBusy, &[]).unwrap().index, 0);
+    assert_eq!(
+        pick(group, Strategy::SimpleShuffle, &[0]).unwrap().index,
+        0,
+        "tried, and the only one"
+    );
+    group[0].state.failed(Health::Down, &c.routing);
+    tokio::time::advance(Duration::from_secs(3)).await;
+    let Err(Unavailable { retry_after }) = pick(group, Strategy::SimpleShuffle, &[]) else {
+        panic!("cooling down")
+    };
+    assert!((6_990..=7_010).contains(&retry_after.as_millis()), "{retry_after:?}");
+}
