@@ -413,3 +413,26 @@ async fn an_idle_gateway_does_not_reload_by_reading_its_own_config() {
         "no reload without a change"
     );
 }
+
+/// LiteLLM's `include:`: a change in an included file is a change of the
+/// config, reloaded like one; a broken included file keeps the last good one.
+#[tokio::test]
+async fn a_change_in_an_included_file_reloads() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy_config.yaml");
+    let models = dir.path().join("models.yaml");
+    std::fs::write(&models, version(&mock, 1)).unwrap();
+    std::fs::write(&path, "include:\n  - models.yaml\nrouter_settings:\n  num_retries: 0\n").unwrap();
+    let gw = gateway_on(&path).await;
+    let url = gw.url("/v1/chat/completions");
+    let chat = |model: &'static str| post_json(&url, &[], json!({"model": model}));
+    assert_eq!(chat("m1").await.status, 200);
+    assert_eq!(chat("m2").await.status, 404);
+    std::fs::write(&models, version(&mock, 2)).unwrap();
+    wait_for("the included file's new model", async || chat("m2").await.status == 200).await;
+    assert_eq!(chat("m1").await.status, 404);
+    std::fs::write(&models, "model_list: [").unwrap();
+    wait_for("the refused reload", async || gw.gateway.status().reloads_failed == 1).await;
+    assert_eq!(chat("m2").await.status, 200, "the last good config serves on");
+}

@@ -200,7 +200,7 @@ pub(super) fn scalar(v: &Value) -> Option<String> {
 
 /// Loads a config from text; `base_dir` anchors relative `file:` references.
 pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
-    load_noting(text, base_dir, env, &mut Vec::new())
+    load_noting(text, base_dir, None, env, &mut Vec::new())
 }
 
 /// `load_str` that also lists every `file:` reference it met in `referenced`,
@@ -208,6 +208,7 @@ pub fn load_str(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String
 pub fn load_noting(
     text: &str,
     base_dir: &Path,
+    config_path: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
     referenced: &mut Vec<PathBuf>,
 ) -> Result<Loaded, Vec<Problem>> {
@@ -227,6 +228,8 @@ pub fn load_noting(
             message: format!("must be a mapping with a `model_list`, found {found}"),
         }]);
     };
+    let mut fingerprint = sha2::Digest::chain_update(sha2::Sha256::default(), text.as_bytes());
+    let included = super::include::merge(&mut root, base_dir, config_path, &mut fingerprint, &mut report);
     const TOP: &[&str] = &[
         "model_list",
         "general_settings",
@@ -242,8 +245,8 @@ pub fn load_noting(
         config_env: environment_variables(root.remove("environment_variables"), &mut report),
         base_dir: base_dir.to_path_buf(),
         files_read: Vec::new(),
-        referenced: Vec::new(),
-        fingerprint: sha2::Digest::chain_update(sha2::Sha256::default(), text.as_bytes()),
+        referenced: included.paths,
+        fingerprint,
     };
     let budgets = super::budgets::take(&mut root, &mut resolver, &mut report);
 

@@ -6,6 +6,7 @@ mod build;
 mod clients;
 mod deployment;
 mod entry;
+mod include;
 pub mod litellm_keys;
 mod numbers;
 mod provider_setup;
@@ -357,7 +358,7 @@ pub fn load_file_noting(
         }]
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    build::load_noting(&text, base_dir, env, referenced)
+    build::load_noting(&text, base_dir, Some(path), env, referenced)
 }
 
 /// The process environment, for `load_file`.
