@@ -15,6 +15,9 @@ use tokio::time::Instant;
 
 use crate::body::{BoxError, GatewayBody};
 
+/// How long a new connection is safe from giving way to another (ms).
+const GRACE_MS: u64 = 100;
+
 /// Every open connection, and the slots for more.
 pub struct Connections {
     slots: Arc<Semaphore>,
@@ -32,6 +35,8 @@ pub struct Connection {
     /// Milliseconds since `epoch` when the connection last had no request
     /// (accepted, or its last response ended).
     idle_since: AtomicU64,
+    /// Milliseconds since `epoch` when it was accepted.
+    opened: u64,
     /// Whether a request ever started (a new connection gets the header
     /// timeout; a kept-alive one, the idle timeout).
     served: AtomicUsize,
@@ -82,6 +87,7 @@ impl Connections {
             active: AtomicUsize::new(0),
             idle_since: AtomicU64::new(millis_since(self.epoch)),
             served: AtomicUsize::new(0),
+            opened: millis_since(self.epoch),
             evict: Notify::new(),
             epoch: self.epoch,
         });
@@ -98,10 +104,18 @@ impl Connections {
         self.lock().len()
     }
 
+    /// The connection idle longest, among those open for at least
+    /// [`GRACE_MS`]: a connection just accepted gets a moment to send its
+    /// request before it can be made to give way. (With a listening socket
+    /// per core, the cores accept from their own queues, so a client's new
+    /// connection may be accepted before older silent ones of another
+    /// queue, and be the oldest idle one before its head is read.)
     fn idlest(&self) -> Option<Arc<Connection>> {
+        let now = millis_since(self.epoch);
         self.lock()
             .values()
             .filter(|c| c.active.load(Ordering::Acquire) == 0)
+            .filter(|c| now.saturating_sub(c.opened) >= GRACE_MS)
             .min_by_key(|c| c.idle_since.load(Ordering::Relaxed))
             .cloned()
     }
@@ -264,6 +278,34 @@ mod tests {
             waited >= Duration::from_secs(74) && waited < Duration::from_secs(76),
             "{waited:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_just_accepted_does_not_give_way_at_once() {
+        let connections = Connections::new(1);
+        let _slot = connections.slot().await;
+        let fresh = connections.open();
+        let next = tokio::spawn({
+            let connections = connections.clone();
+            async move { connections.slot().await }
+        });
+        let evicted = tokio::spawn({
+            let fresh = fresh.clone();
+            async move { fresh.expired(Duration::from_secs(60), Duration::from_secs(75)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!evicted.is_finished(), "within its first 100 ms it keeps its place");
+        // Past the grace, it is the idlest and gives way.
+        tokio::time::timeout(Duration::from_secs(1), evicted)
+            .await
+            .unwrap()
+            .unwrap();
+        connections.close(&fresh);
+        drop(_slot);
+        tokio::time::timeout(Duration::from_secs(1), next)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test(start_paused = true)]
