@@ -283,7 +283,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_connection_just_accepted_does_not_give_way_at_once() {
         let connections = Connections::new(1);
-        let _slot = connections.slot().await;
+        let first = connections.slot().await;
         let fresh = connections.open();
         let next = tokio::spawn({
             let connections = connections.clone();
@@ -301,8 +301,8 @@ mod tests {
             .unwrap()
             .unwrap();
         connections.close(&fresh);
-        drop(_slot);
-        tokio::time::timeout(Duration::from_secs(1), next)
+        drop(first);
+        let _next = tokio::time::timeout(Duration::from_secs(1), next)
             .await
             .unwrap()
             .unwrap();
