@@ -64,7 +64,12 @@ pub(super) fn build(
     };
     let api_key = match (&params.api_key, provider.as_ref().map(|p| p.0)) {
         (Some(raw), _) => resolve(resolver, "api_key", raw, report),
-        (None, Some(provider)) => env_fallback(provider, Var::Key, resolver, at, report),
+        (None, Some(provider)) => {
+            // Unset, worth a warning only where the provider's own hosted
+            // service is called: a server of one's own often needs no key.
+            let hosted = params.api_base.is_none() && params.mock_response.is_none();
+            env_fallback(provider, Var::Key { hosted }, resolver, at, report)
+        }
         (None, None) => None,
     }
     .map(Secret::new);
@@ -344,7 +349,10 @@ fn sensitive_value(value: &str) -> Result<HeaderValue, String> {
 /// Which environment fallback to read.
 #[derive(Clone, Copy)]
 enum Var {
-    Key,
+    /// `hosted`: the entry calls the provider's default `api_base`.
+    Key {
+        hosted: bool,
+    },
     Base,
 }
 
@@ -354,10 +362,26 @@ enum Var {
 fn env_fallback(provider: &Provider, which: Var, resolver: &Resolver, at: &str, report: &mut Report) -> Option<String> {
     let entry = providers::table::entry(provider.name)?;
     let (field, mut vars): (&str, Box<dyn Iterator<Item = &str>>) = match which {
-        Var::Key => ("api_key", Box::new(entry.key_vars())),
+        Var::Key { .. } => ("api_key", Box::new(entry.key_vars())),
         Var::Base => ("api_base", Box::new(entry.base_vars())),
     };
-    let (name, value) = vars.find_map(|name| resolver.var(name).filter(|v| !v.is_empty()).map(|v| (name, v)))?;
+    let mut names = Vec::new();
+    let found = vars.find_map(|name| {
+        names.push(name);
+        resolver.var(name).filter(|v| !v.is_empty()).map(|v| (name, v))
+    });
+    let Some((name, value)) = found else {
+        // LiteLLM sends no key then, and so does tollgate; the provider
+        // will most likely refuse: say so before the first request does.
+        if matches!(which, Var::Key { hosted: true }) && !names.is_empty() {
+            report.note(format!(
+                "{at}: no litellm_params.api_key, and {} is not set: requests go to `{}` without a key",
+                names.join(" / "),
+                provider.name
+            ));
+        }
+        return None;
+    };
     report.note(format!(
         "{at}: litellm_params.{field} taken from environment variable {name}"
     ));

@@ -33,7 +33,11 @@ fn a_minimal_config_defaults_to_openai() {
     );
     assert_eq!(&*d.upstream_model_json, "\"gpt-4o\"");
     assert_eq!(d.timeout, Duration::from_secs(600));
-    assert!(loaded.warnings.is_empty());
+    // No key anywhere: the one thing worth saying.
+    assert_eq!(
+        loaded.warnings,
+        ["model_list[0]: no litellm_params.api_key, and OPENAI_API_KEY is not set: requests go to `openai` without a key"]
+    );
     assert!(!loaded.config.requires_key());
 }
 
@@ -359,6 +363,20 @@ fn an_empty_model_list_starts_with_a_warning() {
             "{yaml}"
         );
     }
+}
+
+#[test]
+fn a_hosted_provider_without_any_key_is_warned_about_a_server_of_one_s_own_is_not() {
+    let yaml = "model_list:\n  - model_name: g\n    litellm_params:\n      model: groq/llama-3.1-8b-instant\n  - model_name: own\n    litellm_params:\n      model: openai/llama3\n      api_base: http://localhost:8000/v1\n  - model_name: mock\n    litellm_params:\n      model: openai/x\n      mock_response: hi\n";
+    let loaded = super::load_str(yaml, std::path::Path::new("."), &|_: &str| None).unwrap();
+    let w = loaded.warnings.join("\n");
+    assert!(
+        w.contains("model_list[0]: no litellm_params.api_key, and GROQ_API_KEY is not set: requests go to `groq` without a key"),
+        "{w}"
+    );
+    assert!(!w.contains("model_list[1]: no litellm_params.api_key"), "{w}");
+    assert!(!w.contains("model_list[2]: no litellm_params.api_key"), "{w}");
+    assert_eq!(loaded.config.deployments.len(), 3, "a warning, not a disabled entry");
 }
 
 #[test]
