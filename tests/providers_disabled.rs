@@ -12,6 +12,16 @@ use common::*;
 use serde_json::json;
 
 /// Five entries tollgate cannot serve, each for another reason, then one it can.
+/// `tollgate check` (with `--strict` if asked) on `path`, with `unset` out of its environment.
+fn check(path: &std::path::Path, strict: bool, unset: &str) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    command.args(["check", "--config"]).arg(path).env_remove(unset);
+    if strict {
+        command.arg("--strict");
+    }
+    command.output().unwrap()
+}
+
 fn config(mock: &Mock) -> String {
     format!(
         r#"model_list:
@@ -104,15 +114,7 @@ async fn check_warns_strict_refuses_and_the_gauge_counts_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("proxy_config.yaml");
     std::fs::write(&path, config(&mock)).unwrap();
-    let run = |strict: bool| {
-        let mut command = Command::new(BIN);
-        command.args(["check", "--config"]).arg(&path);
-        command.env_remove("TOLLGATE_TEST_UNSET_KEY");
-        if strict {
-            command.arg("--strict");
-        }
-        command.output().unwrap()
-    };
+    let run = |strict: bool| check(&path, strict, "TOLLGATE_TEST_UNSET_KEY");
     let out = run(false);
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -223,15 +225,7 @@ async fn check_passes_with_the_typo_warned_and_strict_fails() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("proxy_config.yaml");
     std::fs::write(&path, no_provider_config(&mock)).unwrap();
-    let run = |strict: bool| {
-        let mut command = Command::new(BIN);
-        command.args(["check", "--config"]).arg(&path);
-        command.env_remove("LM_STUDIO_API_BASE");
-        if strict {
-            command.arg("--strict");
-        }
-        command.output().unwrap()
-    };
+    let run = |strict: bool| check(&path, strict, "LM_STUDIO_API_BASE");
     let out = run(false);
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
